@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package baton needs to build and test, and nothing that is already there.
+# Idempotent: a second run installs nothing and takes about a second. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config       # the build
+  clang libclang-rt-14-dev llvm          # libFuzzer targets, sanitizer runtimes, llvm-symbolizer
+  libjansson-dev                         # JSON (tokenizer.json, configs, API bodies)
+  python3                                # unicode table generator, golden-file scripts
+  git ca-certificates curl               # fetching npm packages, the reference bundle
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js: any install that provides node and npm will do (nodesource's nodejs bundles npm and
+# conflicts with Debian's npm package), so check the commands rather than the packages.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,21 @@
+/* cli: the baton command line. main.c dispatches `baton COMMAND ...` to one cmd_* function per
+ * command (one file each); each returns the process exit status and prints a one-line reason on
+ * stderr when it fails. The contract (flags, output formats) is in docs/cli.md. */
+#ifndef BATON_CLI_CLI_H
+#define BATON_CLI_CLI_H
+
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Prints "baton: <msg>" to stderr and returns exit status 1 (for `return cli_fail(...)`). */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses a whole decimal integer / float option value; returns -1 with a message if malformed. */
+int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out);
+int cli_parse_float(const char *opt, const char *s, double *out);
+
+#endif
