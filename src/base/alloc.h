@@ -8,6 +8,7 @@
 #define BATON_BASE_ALLOC_H
 
 #include <stddef.h>
+#include <stdlib.h> /* free() */
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);

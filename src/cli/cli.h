@@ -4,6 +4,9 @@
 #ifndef BATON_CLI_CLI_H
 #define BATON_CLI_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -11,6 +14,13 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+
+struct model;
+/* Number of online CPUs (1..64), the default for -t. */
+int cli_default_threads(void);
+/* Tokenizes a prompt as `run` and `logits` do: BOS per the vocabulary, special tokens parsed; an
+ * empty result becomes [BOS]. On failure prints the reason and returns 1. *ids: caller frees. */
+int cli_tokenize_prompt(const struct model *m, const char *prompt, int32_t **ids, size_t *n);
 
 /* Prints "baton: <msg>" to stderr and returns exit status 1 (for `return cli_fail(...)`). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

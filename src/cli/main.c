@@ -16,13 +16,9 @@ struct command {
 };
 
 static const struct command g_commands[] = {
-
-
-
+    {"run", cmd_run, "generate text from a prompt with a local GGUF model"},
+    {"logits", cmd_logits, "print the last position's top-K logits"},
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
-
-
-
 };
 
 int cli_fail(const char *fmt, ...)

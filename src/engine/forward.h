@@ -1,0 +1,31 @@
+/* forward: the transformer forward pass over a batch of tokens of one sequence.
+ *
+ * A `struct forward` owns the scratch activations for up to n_batch tokens and the thread pool;
+ * the sequence state lives in a `struct kv_cache`, so one forward object can serve many
+ * sequences in turn. Arithmetic follows llama.cpp's CPU backend where it affects results
+ * (activations converted to each weight type's dot-product type, f16 KV cache, f16 queries in
+ * the attention dot products, RMSNorm sums in double, RoPE angles as running products).
+ */
+#ifndef BATON_ENGINE_FORWARD_H
+#define BATON_ENGINE_FORWARD_H
+
+#include "base/err.h"
+#include "engine/kv.h"
+#include "engine/model.h"
+
+#include <stdint.h>
+
+struct forward;
+
+/* n_batch: most tokens per internal step (longer inputs are split); n_threads >= 1. */
+struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_threads);
+void fwd_free(struct forward *f);
+int32_t fwd_n_threads(const struct forward *f);
+
+/* Appends tokens[0..n) to kv's sequence (positions kv_len(kv) ...) and runs the model over
+ * them. If logits is non-NULL, the last token's model_n_vocab() logits are written there.
+ * Fails (cache unchanged) if a token id is out of range or the cache would overflow. */
+int fwd_eval(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t n,
+             float *logits, struct err *e);
+
+#endif

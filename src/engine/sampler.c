@@ -1,0 +1,255 @@
+/* sampler: the sampling chain (see sampler.h). Candidates are (id, logit) pairs; each stage
+ * narrows the candidate list, keeping at least one. Sorting is partial where a stage allows
+ * (top-k selects before it sorts), so a 150K vocabulary costs little when top_k is set. */
+#include "engine/sampler.h"
+
+#include "base/alloc.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cand {
+    int32_t id;
+    float logit;
+};
+
+struct sampler {
+    struct sampler_params p;
+    int32_t n_vocab;
+    struct cand *cands;
+    int32_t *hist;      /* ring of the last repeat_last_n accepted tokens */
+    int32_t hist_len, hist_pos;
+    int32_t *counts;    /* scratch: occurrences per token in the history, all zero between calls */
+    float *probs;       /* scratch: unnormalized probabilities of the candidates */
+    struct rng rng;
+    float last_prob;
+};
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void rng_seed(struct rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t rng_next(struct rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double rng_uniform(struct rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
+
+void sampler_params_default(struct sampler_params *p)
+{
+    p->temp = 0.8f;
+    p->top_k = 40;
+    p->top_p = 0.95f;
+    p->min_p = 0.05f;
+    p->repeat_penalty = 1.0f;
+    p->repeat_last_n = 64;
+    p->presence_penalty = 0.0f;
+    p->frequency_penalty = 0.0f;
+    p->seed = 0;
+}
+
+struct sampler *sampler_new(const struct sampler_params *p, int32_t n_vocab)
+{
+    struct sampler *s = xcalloc(1, sizeof *s);
+    s->p = *p;
+    if (s->p.repeat_last_n < 0)
+        s->p.repeat_last_n = 0;
+    s->n_vocab = n_vocab;
+    s->cands = xmalloc_array((size_t)n_vocab, sizeof *s->cands);
+    s->hist = xmalloc_array((size_t)s->p.repeat_last_n + 1, sizeof *s->hist);
+    s->counts = xcalloc((size_t)n_vocab, sizeof *s->counts);
+    s->probs = xmalloc_array((size_t)n_vocab, sizeof *s->probs);
+    rng_seed(&s->rng, p->seed);
+    return s;
+}
+
+void sampler_free(struct sampler *s)
+{
+    if (!s)
+        return;
+    free(s->cands);
+    free(s->hist);
+    free(s->counts);
+    free(s->probs);
+    free(s);
+}
+
+void sampler_reset(struct sampler *s, uint64_t seed)
+{
+    s->hist_len = s->hist_pos = 0;
+    rng_seed(&s->rng, seed);
+}
+
+void sampler_accept(struct sampler *s, int32_t token)
+{
+    if (s->p.repeat_last_n == 0)
+        return;
+    s->hist[s->hist_pos] = token;
+    s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
+    if (s->hist_len < s->p.repeat_last_n)
+        s->hist_len++;
+}
+
+float sampler_last_prob(const struct sampler *s) { return s->last_prob; }
+
+static int cmp_cand_desc(const void *a, const void *b)
+{
+    float x = ((const struct cand *)a)->logit, y = ((const struct cand *)b)->logit;
+    if (x != y)
+        return x > y ? -1 : 1;
+    int32_t i = ((const struct cand *)a)->id, j = ((const struct cand *)b)->id;
+    return (i > j) - (i < j); /* ties: lower id first, so results never depend on qsort */
+}
+
+static bool cand_before(struct cand a, struct cand b)
+{
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+/* Moves the k best candidates to the front (unordered), expected O(n). */
+static void select_top(struct cand *c, int32_t n, int32_t k)
+{
+    int32_t lo = 0, hi = n - 1;
+    uint64_t state = 0x1234567;
+    while (lo < hi) {
+        struct cand pivot = c[lo + (int32_t)(splitmix64(&state) % (uint64_t)(hi - lo + 1))];
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (cand_before(c[i], pivot))
+                i++;
+            while (cand_before(pivot, c[j]))
+                j--;
+            if (i <= j) {
+                struct cand t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
+}
+
+static void apply_penalties(struct sampler *s, struct cand *c)
+{
+    const struct sampler_params *p = &s->p;
+    if (s->hist_len == 0 ||
+        (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f))
+        return;
+    for (int32_t i = 0; i < s->hist_len; i++) {
+        int32_t t = s->hist[i];
+        if (t >= 0 && t < s->n_vocab)
+            s->counts[t]++;
+    }
+    for (int32_t i = 0; i < s->hist_len; i++) {
+        int32_t t = s->hist[i];
+        if (t < 0 || t >= s->n_vocab || s->counts[t] == 0)
+            continue;
+        float l = c[t].logit; /* candidates are still in id order here */
+        if (l <= 0)
+            l *= p->repeat_penalty;
+        else
+            l /= p->repeat_penalty;
+        l -= (float)s->counts[t] * p->frequency_penalty + p->presence_penalty;
+        c[t].logit = l;
+        s->counts[t] = 0; /* each distinct token once */
+    }
+}
+
+int32_t sampler_sample(struct sampler *s, const float *logits)
+{
+    const struct sampler_params *p = &s->p;
+    struct cand *c = s->cands;
+    int32_t n = s->n_vocab;
+    for (int32_t i = 0; i < n; i++) {
+        c[i].id = i;
+        c[i].logit = logits[i];
+    }
+    apply_penalties(s, c);
+    if (p->temp <= 0.0f) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < n; i++)
+            if (c[i].logit > c[best].logit)
+                best = i;
+        s->last_prob = 1.0f;
+        return c[best].id;
+    }
+    /* top-k, then sort what is left (descending) */
+    if (p->top_k > 0 && p->top_k < n) {
+        select_top(c, n, p->top_k);
+        n = p->top_k;
+    }
+    qsort(c, (size_t)n, sizeof *c, cmp_cand_desc);
+    /* softmax over the remaining candidates, for top-p */
+    float max = c[0].logit;
+    double sum = 0.0;
+    float *pr = s->probs;
+    for (int32_t i = 0; i < n; i++) {
+        pr[i] = expf(c[i].logit - max);
+        sum += pr[i];
+    }
+    if (p->top_p < 1.0f) {
+        double cum = 0.0;
+        int32_t keep = n;
+        for (int32_t i = 0; i < n; i++) {
+            cum += pr[i] / sum;
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+    }
+    if (p->min_p > 0.0f) {
+        /* keep logits >= max + log(min_p): p_i >= min_p * p_max */
+        float thresh = max + logf(p->min_p);
+        int32_t keep = 1;
+        while (keep < n && c[keep].logit >= thresh)
+            keep++;
+        n = keep;
+    }
+    /* temperature and the draw */
+    sum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        pr[i] = expf((c[i].logit - max) / p->temp);
+        sum += pr[i];
+    }
+    double u = rng_uniform(&s->rng) * sum, cum = 0.0;
+    int32_t chosen = n - 1;
+    for (int32_t i = 0; i < n; i++) {
+        cum += pr[i];
+        if (u < cum) {
+            chosen = i;
+            break;
+        }
+    }
+    s->last_prob = (float)(pr[chosen] / sum);
+    return c[chosen].id;
+}
