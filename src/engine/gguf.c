@@ -741,6 +741,19 @@ void gguf_writer_remove(struct gguf_writer *w, const char *key)
         }
 }
 
+int64_t gguf_writer_arr_len(const struct gguf_writer *w, const char *key)
+{
+    for (size_t i = 0; i < w->n_kv; i++)
+        if (strcmp(w->kv[i].key, key) == 0) {
+            uint64_t n;
+            if (w->kv[i].type != GGUF_ARRAY || w->kv[i].val.len < 12)
+                return -1;
+            memcpy(&n, w->kv[i].val.data + 4, 8); /* after the u32 element type */
+            return n > (uint64_t)INT64_MAX ? -1 : (int64_t)n;
+        }
+    return -1;
+}
+
 static void put_u64(struct buf *b, uint64_t v) { buf_append(b, &v, 8); }
 static void put_u32(struct buf *b, uint32_t v) { buf_append(b, &v, 4); }
 static void put_str(struct buf *b, const char *s, size_t n)

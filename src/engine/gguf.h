@@ -145,6 +145,8 @@ void gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char 
 /* Copies key i of reader r as it is stored. */
 void gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf *r, int64_t i);
 void gguf_writer_remove(struct gguf_writer *w, const char *key);
+/* Element count of array `key` set so far, or -1 if there is no such array. */
+int64_t gguf_writer_arr_len(const struct gguf_writer *w, const char *key);
 void gguf_writer_set_alignment(struct gguf_writer *w, uint32_t alignment);
 /* Declares a tensor; data must follow in declaration order. Returns -1 on a bad shape/type. */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,

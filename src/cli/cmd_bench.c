@@ -1,0 +1,155 @@
+/* baton bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]
+ * Measures, llama-bench style: prompt processing (pp: P tokens in one batch into an empty
+ * cache) and text generation (tg: N single-token steps from an empty cache), each repeated R
+ * times after a warm-up, reporting the mean tokens/s and its standard deviation. Token ids are
+ * pseudo-random (fixed seed), so every run measures the same work. --json prints one object
+ * with pp_tps and tg_tps. */
+#include "cli/cli.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "engine/forward.h"
+#include "engine/kernels.h"
+#include "engine/kv.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *g_usage =
+    "usage: baton bench -m MODEL [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [-r REPS] [--json]\n";
+
+struct stats {
+    double mean, sd;
+};
+
+static struct stats summarize(const double *tps, int n)
+{
+    struct stats s = {0, 0};
+    for (int i = 0; i < n; i++)
+        s.mean += tps[i];
+    s.mean /= n;
+    for (int i = 0; i < n; i++)
+        s.sd += (tps[i] - s.mean) * (tps[i] - s.mean);
+    s.sd = n > 1 ? sqrt(s.sd / (n - 1)) : 0;
+    return s;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model_path = NULL;
+    long long n_prompt = 512, n_gen = 128, threads = cli_default_threads(), reps = 3;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(g_usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+            continue;
+        }
+        if (!v) {
+            fputs(g_usage, stderr);
+            return cli_fail("%s needs a value", a) + 1;
+        }
+        i++;
+        if (strcmp(a, "-m") == 0)
+            model_path = v;
+        else if (strcmp(a, "-p") == 0) {
+            if (cli_parse_int(a, v, 0, 1 << 16, &n_prompt))
+                return 2;
+        } else if (strcmp(a, "-n") == 0) {
+            if (cli_parse_int(a, v, 0, 1 << 16, &n_gen))
+                return 2;
+        } else if (strcmp(a, "-t") == 0) {
+            if (cli_parse_int(a, v, 1, 256, &threads))
+                return 2;
+        } else if (strcmp(a, "-r") == 0) {
+            if (cli_parse_int(a, v, 1, 1000, &reps))
+                return 2;
+        } else {
+            fputs(g_usage, stderr);
+            return cli_fail("unknown option %s", a) + 1;
+        }
+    }
+    if (!model_path) {
+        fputs(g_usage, stderr);
+        return cli_fail("-m MODEL is required") + 1;
+    }
+    struct err e;
+    struct model *m;
+    if (model_load(model_path, &m, &e))
+        return cli_fail("%s", e.msg);
+    int32_t nv = model_n_vocab(m);
+    int32_t n_ctx = (int32_t)(n_prompt > n_gen ? n_prompt : n_gen) + 1;
+    struct kv_cache *kv;
+    if (kv_new(m, n_ctx, &kv, &e)) {
+        model_free(m);
+        return cli_fail("%s", e.msg);
+    }
+    struct forward *f = fwd_new(m, (int32_t)(n_prompt > 0 ? n_prompt : 1), (int32_t)threads);
+    float *logits = xmalloc_array((size_t)nv, sizeof(float));
+    int32_t *toks = xmalloc_array((size_t)n_ctx, sizeof(int32_t));
+    struct rng r;
+    rng_seed(&r, 1234);
+    for (int32_t i = 0; i < n_ctx; i++)
+        toks[i] = (int32_t)(rng_next(&r) % (uint64_t)nv);
+    double *pp = xcalloc((size_t)reps, sizeof(double)), *tg = xcalloc((size_t)reps, sizeof(double));
+    int rc = 0;
+    /* warm-up: page the weights in, spin the pool up */
+    kv_truncate(kv, 0);
+    if (fwd_eval(f, kv, toks, n_prompt > 0 ? (int32_t)(n_prompt < 16 ? n_prompt : 16) : 1, logits, &e))
+        rc = cli_fail("%s", e.msg);
+    for (long long rep = 0; rep < reps && rc == 0; rep++) {
+        if (n_prompt > 0) {
+            kv_truncate(kv, 0);
+            double t0 = clock_now_s();
+            if (fwd_eval(f, kv, toks, (int32_t)n_prompt, logits, &e)) {
+                rc = cli_fail("%s", e.msg);
+                break;
+            }
+            pp[rep] = (double)n_prompt / (clock_now_s() - t0);
+        }
+        if (n_gen > 0) {
+            kv_truncate(kv, 0);
+            double t0 = clock_now_s();
+            for (long long i = 0; i < n_gen && rc == 0; i++)
+                if (fwd_eval(f, kv, &toks[i], 1, logits, &e))
+                    rc = cli_fail("%s", e.msg);
+            tg[rep] = (double)n_gen / (clock_now_s() - t0);
+        }
+    }
+    if (rc == 0) {
+        struct stats ps = summarize(pp, (int)reps), ts = summarize(tg, (int)reps);
+        double size_mb = (double)model_weight_bytes(m) / 1e6;
+        if (json) {
+            printf("{\"model\": \"%s\", \"type\": \"%s\", \"size_mb\": %.1f, \"threads\": %lld, "
+                   "\"kernels\": \"%s\", \"n_prompt\": %lld, \"n_gen\": %lld, \"reps\": %lld, "
+                   "\"pp_tps\": %.2f, \"pp_sd\": %.2f, \"tg_tps\": %.2f, \"tg_sd\": %.2f}\n",
+                   model_path, model_type_name(m), size_mb, threads, kernels_get()->name, n_prompt,
+                   n_gen, reps, ps.mean, ps.sd, ts.mean, ts.sd);
+        } else {
+            printf("| model | type | size (MB) | threads | kernels | test | t/s |\n");
+            printf("|---|---|---|---|---|---|---|\n");
+            if (n_prompt > 0)
+                printf("| %s | %s | %.1f | %lld | %s | pp%lld | %.2f ± %.2f |\n", model_arch_name(m),
+                       model_type_name(m), size_mb, threads, kernels_get()->name, n_prompt, ps.mean,
+                       ps.sd);
+            if (n_gen > 0)
+                printf("| %s | %s | %.1f | %lld | %s | tg%lld | %.2f ± %.2f |\n", model_arch_name(m),
+                       model_type_name(m), size_mb, threads, kernels_get()->name, n_gen, ts.mean,
+                       ts.sd);
+        }
+    }
+    free(pp);
+    free(tg);
+    free(toks);
+    free(logits);
+    fwd_free(f);
+    kv_free(kv);
+    model_free(m);
+    return rc;
+}
