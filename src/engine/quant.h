@@ -17,12 +17,17 @@
 
 #include "engine/dtype.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Activation type the dot product of weight type t consumes. */
+/* True if t has a reference here: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_K..q6_K,
+ * q8_K. Calling the functions below with any other type is a bug (they assert). */
+bool quant_has_ref(enum dtype t);
+/* Activation type the dot product of weight type t consumes; DT_COUNT for the activation-only
+ * types q8_1 and q8_K (no weight dot) and for types without a reference. */
 enum dtype quant_vec_dot_type(enum dtype t);
-/* Quantizes x[0..n) into y; returns the bytes written. */
+/* Quantizes x[0..n) into y; returns the bytes written. x must be finite. */
 size_t quant_quantize_row_ref(enum dtype t, const float *x, void *y, int64_t n);
 /* Dequantizes n elements of x (type t) into y. */
 void quant_dequantize_row_ref(enum dtype t, const void *x, float *y, int64_t n);
