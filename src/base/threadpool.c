@@ -9,12 +9,17 @@
 #include "base/alloc.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#define SPIN_ITERS 200000
+/* Spin budget before sleeping (~1 ms), and after how many polls a spinner starts yielding the
+ * CPU: on a loaded machine a thread that spins while its partner is descheduled would burn its
+ * whole time slice, so spinners yield early and often. */
+#define SPIN_ITERS 20000
+#define YIELD_AFTER 1024
 
 struct threadpool {
     int n_threads;
@@ -54,7 +59,10 @@ static void *worker_main(void *p)
         while ((gen = atomic_load_explicit(&tp->generation, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&tp->stop, memory_order_acquire)) {
             if (++spins < SPIN_ITERS) {
-                cpu_relax();
+                if (spins > YIELD_AFTER && spins % 64 == 0)
+                    sched_yield();
+                else
+                    cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&tp->mu);
@@ -123,6 +131,9 @@ void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *ctx)
         pthread_mutex_unlock(&tp->mu);
     }
     fn(ctx, 0, tp->n_threads);
-    while (atomic_load_explicit(&tp->n_done, memory_order_acquire) < tp->n_threads - 1)
-        cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&tp->n_done, memory_order_acquire) < tp->n_threads - 1;)
+        if (++spins > YIELD_AFTER && spins % 64 == 0)
+            sched_yield();
+        else
+            cpu_relax();
 }

@@ -21,7 +21,12 @@ struct kernels {
 };
 
 const struct kernels *kernels_ref(void);
-/* The best table for this CPU (honours BATON_KERNELS=ref). */
+/* The table called name ("ref", "avx2", "avx512") if this CPU can run it, else NULL. */
+const struct kernels *kernels_for(const char *name);
+/* The best table for this CPU, chosen once (BATON_KERNELS=name forces one it can run). */
 const struct kernels *kernels_get(void);
+/* Per-ISA tables; NULL when the file was built without the instruction set. Callers use
+ * kernels_for, which also checks the CPU. */
+const struct kernels *kernels_avx2(void);
 
 #endif
