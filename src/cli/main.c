@@ -20,6 +20,7 @@ static const struct command g_commands[] = {
 
 
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text (as llama-tokenize does)"},
 
 
 
