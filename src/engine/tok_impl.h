@@ -45,10 +45,11 @@ enum tok_attr {
     TOK_ATTR_RSTRIP = 1 << 8,
 };
 
-/* Open-addressing hash set of indices (slot = index + 1, 0 = empty); the keys live elsewhere. */
+/* Open-addressing hash set of indices: slot = (hash tag << 32) | (index + 1), 0 = empty; the
+ * keys live elsewhere. */
 struct tok_hash {
-    uint32_t *slot;
-    uint32_t mask; /* capacity - 1, capacity a power of two at least twice the entries */
+    uint64_t *slot;
+    size_t mask; /* capacity - 1, capacity a power of two at least twice the entries */
 };
 
 struct tok {

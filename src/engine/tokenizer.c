@@ -69,10 +69,10 @@ static uint64_t hash_pair(const char *a, size_t na, const char *b, size_t nb)
 static void hash_init(struct tok_hash *h, size_t n)
 {
     size_t cap = 16;
-    while (cap < n * 2)
+    while (cap < n + n / 2) /* load factor at most 2/3 */
         cap *= 2;
     h->slot = xcalloc(cap, sizeof *h->slot);
-    h->mask = (uint32_t)(cap - 1);
+    h->mask = cap - 1;
 }
 
 /* ---- lookups ---- */
@@ -83,34 +83,68 @@ static const char *text_of(const struct tok *t, int32_t id, size_t *len)
     return t->text_arena + t->text_off[id];
 }
 
-int32_t tok_lookup(const struct tok *t, const char *s, size_t n)
+/* Slots hold (tag << 32) | (index + 1): the tag (high hash bits, never 0) rejects most
+ * non-matching slots without touching the keys, which live in other arrays. */
+static uint64_t slot_tag(uint64_t hv)
 {
-    for (uint32_t i = (uint32_t)hash_text(s, n) & t->by_text.mask;; i = (i + 1) & t->by_text.mask) {
-        uint32_t v = t->by_text.slot[i];
-        if (!v)
+    return ((hv >> 32) | 1) << 32;
+}
+
+/* Returns the id of text s[0..n) (hash hv), or -1 and the empty slot where it would go. */
+static int32_t text_probe(const struct tok *t, const char *s, size_t n, uint64_t hv, size_t *empty)
+{
+    const struct tok_hash *h = &t->by_text;
+    uint64_t tag = slot_tag(hv);
+    for (size_t i = hv & h->mask;; i = (i + 1) & h->mask) {
+        uint64_t v = h->slot[i];
+        if (!v) {
+            *empty = i;
             return -1;
+        }
+        if ((v & 0xffffffff00000000ull) != tag)
+            continue;
+        int32_t id = (int32_t)(uint32_t)v - 1;
         size_t len;
-        const char *txt = text_of(t, (int32_t)(v - 1), &len);
+        const char *txt = text_of(t, id, &len);
         if (len == n && memcmp(txt, s, n) == 0)
-            return (int32_t)(v - 1);
+            return id;
     }
 }
 
-int32_t tok_merge_rank(const struct tok *t, const char *a, size_t na, const char *b, size_t nb)
+/* Returns the rank of merge (a, b) (hash hv), or -1 and the empty slot where it would go. */
+static int32_t pair_probe(const struct tok *t, const char *a, size_t na, const char *b, size_t nb,
+                          uint64_t hv, size_t *empty)
 {
-    if (!t->n_merges)
-        return -1;
-    for (uint32_t i = (uint32_t)hash_pair(a, na, b, nb) & t->by_pair.mask;;
-         i = (i + 1) & t->by_pair.mask) {
-        uint32_t v = t->by_pair.slot[i];
-        if (!v)
+    const struct tok_hash *h = &t->by_pair;
+    uint64_t tag = slot_tag(hv);
+    for (size_t i = hv & h->mask;; i = (i + 1) & h->mask) {
+        uint64_t v = h->slot[i];
+        if (!v) {
+            *empty = i;
             return -1;
-        uint32_t m = v - 1;
+        }
+        if ((v & 0xffffffff00000000ull) != tag)
+            continue;
+        uint32_t m = (uint32_t)v - 1;
         const char *l = t->merge_arena + t->merge_off[m];
         if (t->merge_left_len[m] == na && t->merge_right_len[m] == nb && memcmp(l, a, na) == 0 &&
             memcmp(l + na + 1, b, nb) == 0)
             return (int32_t)m;
     }
+}
+
+int32_t tok_lookup(const struct tok *t, const char *s, size_t n)
+{
+    size_t empty;
+    return text_probe(t, s, n, hash_text(s, n), &empty);
+}
+
+int32_t tok_merge_rank(const struct tok *t, const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t empty;
+    if (!t->n_merges)
+        return -1;
+    return pair_probe(t, a, na, b, nb, hash_pair(a, na, b, nb), &empty);
 }
 
 void tok_ids_push(struct tok_ids *ids, int32_t id)
@@ -180,24 +214,11 @@ static const struct pre_name g_pre_names[] = {
 
 /* ---- loading ---- */
 
+#define PREFETCH_AHEAD 8
+
 static int32_t find_cstr(const struct tok *t, const char *s)
 {
     return tok_lookup(t, s, strlen(s));
-}
-
-static bool text_is(const struct tok *t, int32_t id, const char *s)
-{
-    size_t len;
-    const char *txt = text_of(t, id, &len);
-    return len == strlen(s) && memcmp(txt, s, len) == 0;
-}
-
-static bool text_in(const struct tok *t, int32_t id, const char *const *list)
-{
-    for (; *list; list++)
-        if (text_is(t, id, *list))
-            return true;
-    return false;
 }
 
 static void force_control(struct tok *t, int32_t id)
@@ -216,13 +237,13 @@ static void detect_role(struct tok *t, int32_t *role, const char *const *list)
 {
     if (*role >= 0)
         return;
-    for (int32_t id = 0; id < t->n_vocab; id++) {
-        if (text_in(t, id, list)) {
+    for (; *list; list++) {
+        int32_t id = find_cstr(t, *list);
+        if (id >= 0 && (*role < 0 || id < *role))
             *role = id;
-            force_control(t, id);
-            return;
-        }
     }
+    if (*role >= 0)
+        force_control(t, *role);
 }
 
 static const char *const g_eot_texts[] = {
@@ -254,14 +275,10 @@ static const char *const g_render_texts[] = {"<|channel|>", "<|message|>", "<|st
 
 static bool eog_has_text(const struct tok *t, const char *s, int32_t *id)
 {
-    for (int32_t i = 0; i < t->n_vocab; i++) {
-        if (t->eog[i] && text_is(t, i, s)) {
-            if (id)
-                *id = i;
-            return true;
-        }
-    }
-    return false;
+    int32_t i = find_cstr(t, s);
+    if (id)
+        *id = i;
+    return i >= 0 && t->eog[i];
 }
 
 static void build_eog(struct tok *t)
@@ -271,15 +288,18 @@ static void build_eog(struct tok *t)
     for (size_t i = 0; i < 3; i++)
         if (fims[i] >= 0)
             t->eog[fims[i]] = 1;
-    for (int32_t id = 0; id < t->n_vocab; id++) {
-        if (text_in(t, id, g_eog_texts)) {
+    for (const char *const *s = g_eog_texts; *s; s++) {
+        int32_t id = find_cstr(t, *s);
+        if (id >= 0) {
             t->eog[id] = 1;
             force_control(t, id);
         }
     }
-    for (int32_t id = 0; id < t->n_vocab; id++)
-        if (text_in(t, id, g_render_texts))
+    for (const char *const *s = g_render_texts; *s; s++) {
+        int32_t id = find_cstr(t, *s);
+        if (id >= 0)
             t->attr[id] = TOK_ATTR_USER_DEFINED;
+    }
     int32_t roles[] = {t->eos, t->eot, t->eom};
     for (size_t i = 0; i < 3; i++)
         if (roles[i] >= 0)
@@ -493,6 +513,7 @@ static int read_tokens(struct tok *t, const struct gguf *g, struct err *e)
     t->score = xmalloc_array(n, sizeof *t->score);
     t->attr = xmalloc_array(n, sizeof *t->attr);
     hash_init(&t->by_text, n);
+    uint64_t *hv = xmalloc_array(n, sizeof *hv);
     static const uint32_t attr_of_type[] = {
         TOK_ATTR_UNDEFINED, TOK_ATTR_NORMAL, TOK_ATTR_UNKNOWN, TOK_ATTR_CONTROL,
         TOK_ATTR_USER_DEFINED, TOK_ATTR_UNUSED, TOK_ATTR_BYTE,
@@ -514,22 +535,22 @@ static int read_tokens(struct tok *t, const struct gguf *g, struct err *e)
         int64_t ty = yi >= 0 ? gguf_arr_int(g, yi, i) : 1;
         t->attr[i] = ty >= 0 && ty < 7 ? attr_of_type[ty] : TOK_ATTR_UNDEFINED;
 
-        size_t len;
-        const char *txt = text_of(t, (int32_t)i, &len);
-        uint32_t h = (uint32_t)hash_text(txt, len) & t->by_text.mask;
-        for (;; h = (h + 1) & t->by_text.mask) {
-            uint32_t v = t->by_text.slot[h];
-            if (!v) {
-                t->by_text.slot[h] = (uint32_t)i + 1;
-                break;
-            }
-            size_t l2;
-            const char *t2 = text_of(t, (int32_t)(v - 1), &l2);
-            if (l2 == len && memcmp(t2, txt, len) == 0)
-                return err_set(e, "tokenizer.ggml.tokens: tokens %u and %llu have the same text "
-                                  "'%.*s'", v - 1, (unsigned long long)i, (int)(len > 40 ? 40 : len), txt);
-        }
+        hv[i] = hash_text(t->text_arena + t->text_off[i], t->text_len[i]);
     }
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(&t->by_text.slot[hv[i + PREFETCH_AHEAD] & t->by_text.mask]);
+        size_t len, slot = 0;
+        const char *txt = text_of(t, (int32_t)i, &len);
+        int32_t dup = text_probe(t, txt, len, hv[i], &slot);
+        if (dup >= 0) {
+            free(hv);
+            return err_set(e, "tokenizer.ggml.tokens: tokens %d and %llu have the same text '%.*s'",
+                           dup, (unsigned long long)i, (int)(len > 40 ? 40 : len), txt);
+        }
+        t->by_text.slot[slot] = slot_tag(hv[i]) | ((uint64_t)i + 1);
+    }
+    free(hv);
     return 0;
 }
 
@@ -555,6 +576,7 @@ static int read_merges(struct tok *t, const struct gguf *g, struct err *e)
     t->merge_right_len = xmalloc_array(n ? n : 1, sizeof *t->merge_right_len);
     hash_init(&t->by_pair, n);
     t->n_merges = (uint32_t)n;
+    uint64_t *hv = xmalloc_array(n ? n : 1, sizeof *hv);
     size_t off = 0;
     for (uint64_t i = 0; i < n; i++) {
         struct gguf_str s = gguf_arr_str(g, mi, i);
@@ -570,21 +592,19 @@ static int read_merges(struct tok *t, const struct gguf *g, struct err *e)
         memcpy(t->merge_arena + off + nl + 1, s.ptr + nl + 1, nr);
         const char *l = t->merge_arena + off;
         off += nl + 1 + nr;
-        /* the first occurrence of a pair keeps its rank (llama.cpp's emplace) */
-        uint32_t h = (uint32_t)hash_pair(l, nl, l + nl + 1, nr) & t->by_pair.mask;
-        for (;; h = (h + 1) & t->by_pair.mask) {
-            uint32_t v = t->by_pair.slot[h];
-            if (!v) {
-                t->by_pair.slot[h] = (uint32_t)i + 1;
-                break;
-            }
-            uint32_t m = v - 1;
-            const char *l2 = t->merge_arena + t->merge_off[m];
-            if (t->merge_left_len[m] == nl && t->merge_right_len[m] == nr &&
-                memcmp(l2, l, nl) == 0 && memcmp(l2 + nl + 1, l + nl + 1, nr) == 0)
-                break;
-        }
+        hv[i] = hash_pair(l, nl, l + nl + 1, nr);
     }
+    /* Inserting is one cache miss per merge; prefetching a few merges ahead overlaps them. */
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(&t->by_pair.slot[hv[i + PREFETCH_AHEAD] & t->by_pair.mask]);
+        const char *l = t->merge_arena + t->merge_off[i];
+        size_t nl = t->merge_left_len[i], nr = t->merge_right_len[i], slot = 0;
+        /* the first occurrence of a pair keeps its rank (llama.cpp's emplace) */
+        if (pair_probe(t, l, nl, l + nl + 1, nr, hv[i], &slot) < 0)
+            t->by_pair.slot[slot] = slot_tag(hv[i]) | ((uint64_t)i + 1);
+    }
+    free(hv);
     return 0;
 }
 

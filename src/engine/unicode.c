@@ -107,26 +107,25 @@ static bool byte_is_printable(unsigned b)
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
 }
 
+/* The 68 others take U+0100.. in byte order: 0x00..0x20 (33 bytes), 0x7F..0xA0 (34), 0xAD. */
 uint32_t unicode_byte_to_cp(uint8_t b)
 {
     if (byte_is_printable(b))
         return b;
-    /* The others take U+0100, U+0101, ... in increasing byte order. */
-    uint32_t n = 0;
-    for (unsigned c = 0; c < b; c++)
-        n += !byte_is_printable(c);
-    return 0x100 + n;
+    if (b <= 0x20)
+        return 0x100 + b;
+    if (b <= 0xA0)
+        return 0x100 + 33 + (b - 0x7F);
+    return 0x100 + 67; /* 0xAD */
 }
 
 int unicode_cp_to_byte(uint32_t cp)
 {
     if (cp < 0x100)
         return byte_is_printable(cp) ? (int)cp : -1;
-    if (cp >= 0x100 + 68)
-        return -1;
-    uint32_t n = cp - 0x100;
-    for (unsigned c = 0; c < 256; c++)
-        if (!byte_is_printable(c) && n-- == 0)
-            return (int)c;
-    return -1;
+    if (cp <= 0x120)
+        return (int)(cp - 0x100);
+    if (cp <= 0x142)
+        return (int)(0x7F + (cp - 0x121));
+    return cp == 0x143 ? 0xAD : -1;
 }
