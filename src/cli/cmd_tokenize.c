@@ -4,16 +4,20 @@
  *   baton tokenize -m MODEL (-p TEXT | -f FILE | --stdin) [--ids] [--no-bos]
  *                  [--no-parse-special] [--no-escape] [--show-count]
  *   baton tokenize --import-json tokenizer.json --write-vocab OUT.gguf [--pre NAME]
+ *   baton tokenize -m MODEL --write-vocab OUT.gguf [--pre NAME]
  *
  * Same defaults as llama-tokenize: BOS (and EOS, only together with BOS) as the vocabulary's
  * add_bos_token / add_eos_token say, special-token text parsed as special tokens, and escape
  * sequences (\n \r \t \' \" \\ \xHH) in the -p text or the file processed; --no-escape
  * tokenizes the bytes as they are. Output: with --ids one line "[id, id, ...]"; otherwise one
  * line per token, "%6d -> '<piece>'" with special tokens rendered (a piece stops at a NUL byte,
- * as llama-tokenize's printf does).
+ * as llama-tokenize's printf does). One extension: -f may be repeated, and each file is
+ * tokenized in turn with one output each (the golden test uses it to load a vocabulary once).
  *
  * The second form converts a Hugging Face tokenizer.json into a vocabulary-only GGUF (see
- * engine/tok_import.h); it exists for tests and for inspecting an imported tokenizer.
+ * engine/tok_import.h); the third copies a model's general.* and tokenizer.* keys into a
+ * vocabulary-only GGUF, optionally with another tokenizer.ggml.pre. Both exist for tests (the
+ * golden test builds its SmolLM2, deepseek-llm and default-pre vocabularies this way).
  */
 #include "cli/cli.h"
 
@@ -34,6 +38,7 @@ static void usage(FILE *f)
             "usage: baton tokenize -m MODEL (-p TEXT | -f FILE | --stdin) [--ids] [--no-bos]\n"
             "                      [--no-parse-special] [--no-escape] [--show-count]\n"
             "       baton tokenize --import-json tokenizer.json --write-vocab OUT.gguf [--pre NAME]\n"
+            "       baton tokenize -m MODEL --write-vocab OUT.gguf [--pre NAME]\n"
             "\n"
             "Prints the token ids of the text as llama.cpp's llama-tokenize does: BOS/EOS as the\n"
             "vocabulary says, special tokens parsed, escapes (\\n \\t \\xHH ...) processed.\n"
@@ -43,7 +48,8 @@ static void usage(FILE *f)
             "  --no-escape         tokenize the text's bytes as they are\n"
             "  --show-count        print the number of tokens last\n"
             "  --import-json F     convert a Hugging Face tokenizer.json (with --write-vocab)\n"
-            "  --pre NAME          pre-tokenizer name for --import-json (default: detected)\n");
+            "  --write-vocab OUT   write a vocabulary-only GGUF from --import-json or -m\n"
+            "  --pre NAME          tokenizer.ggml.pre for --write-vocab (default: detected/kept)\n");
 }
 
 /* llama.cpp's string_process_escapes, in place; returns the new length. */
@@ -92,16 +98,33 @@ static int read_stream(FILE *f, struct buf *b)
     return ferror(f) ? -1 : 0;
 }
 
-static int import_json(const char *json, const char *out, const char *pre)
+/* Writes a vocabulary-only GGUF from a tokenizer.json (json) or from a GGUF's keys (model). */
+static int write_vocab(const char *json, const char *model, const char *out, const char *pre)
 {
     struct err e;
     struct gguf_writer *w = gguf_writer_new();
-    if (tok_import_json(json, w, pre, &e)) {
-        gguf_writer_free(w);
-        return cli_fail("%s", e.msg);
+    if (json) {
+        if (tok_import_json(json, w, pre, &e)) {
+            gguf_writer_free(w);
+            return cli_fail("%s", e.msg);
+        }
+        gguf_writer_set_str(w, "general.architecture", "llama");
+        gguf_writer_set_str(w, "general.name", "vocab-only (imported from tokenizer.json)");
+    } else {
+        struct gguf *g;
+        if (gguf_open(model, &g, &e)) {
+            gguf_writer_free(w);
+            return cli_fail("%s", e.msg);
+        }
+        for (int64_t i = 0; i < gguf_n_kv(g); i++) {
+            const char *k = gguf_kv_key(g, i);
+            if (!strncmp(k, "general.", 8) || !strncmp(k, "tokenizer.", 10))
+                gguf_writer_copy_kv(w, g, i);
+        }
+        gguf_close(g);
+        if (pre)
+            gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
     }
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_str(w, "general.name", "vocab-only (imported from tokenizer.json)");
     if (gguf_writer_open(w, out, &e) || gguf_writer_close(w, &e)) {
         gguf_writer_free(w);
         return cli_fail("%s", e.msg);
@@ -136,9 +159,55 @@ static void print_tokens(const struct tok *t, const int32_t *ids, size_t n, bool
     }
 }
 
+struct opts {
+    bool add_special; /* llama-tokenize: (vocabulary adds BOS) && !--no-bos */
+    bool parse_special, escape, ids, show_count;
+};
+
+/* Tokenizes prompt if non-NULL, else the file at path if non-NULL, else stdin, and prints. */
+static int tokenize_one(const struct tok *t, const char *prompt, const char *path,
+                        const struct opts *o)
+{
+    struct buf text;
+    buf_init(&text);
+    if (prompt) {
+        buf_puts(&text, prompt);
+    } else {
+        FILE *f = path ? fopen(path, "rb") : stdin;
+        if (!f)
+            return cli_fail("tokenize: cannot open '%s' for reading", path);
+        int r = read_stream(f, &text);
+        if (f != stdin)
+            fclose(f);
+        if (r) {
+            buf_free(&text);
+            return cli_fail("tokenize: error reading '%s'", path ? path : "<stdin>");
+        }
+    }
+    size_t len = text.len;
+    if (o->escape && len)
+        len = process_escapes(text.data, len);
+    struct err e;
+    int32_t *out = NULL;
+    size_t n_out = 0;
+    int r = tok_encode(t, text.data ? text.data : "", len, o->add_special, o->parse_special, &out,
+                       &n_out, &e);
+    buf_free(&text);
+    if (r)
+        return cli_fail("%s", e.msg);
+    print_tokens(t, out, n_out, o->ids);
+    if (o->show_count)
+        printf("Total number of tokens: %zu\n", n_out);
+    free(out);
+    return 0;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *model = NULL, *prompt = NULL, *file = NULL, *json = NULL, *vocab_out = NULL;
+    enum { MAX_FILES = 256 };
+    const char *files[MAX_FILES];
+    int n_files = 0;
+    const char *model = NULL, *prompt = NULL, *json = NULL, *vocab_out = NULL;
     const char *pre = NULL;
     bool ids = false, no_bos = false, parse_special = true, escape = true, show_count = false;
     bool use_stdin = false;
@@ -153,7 +222,9 @@ int cmd_tokenize(int argc, char **argv)
         } else if ((strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) && has_val) {
             prompt = argv[++i];
         } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && has_val) {
-            file = argv[++i];
+            if (n_files == MAX_FILES)
+                return cli_fail("tokenize: at most %d files", MAX_FILES);
+            files[n_files++] = argv[++i];
         } else if (strcmp(a, "--import-json") == 0 && has_val) {
             json = argv[++i];
         } else if (strcmp(a, "--write-vocab") == 0 && has_val) {
@@ -182,66 +253,36 @@ int cmd_tokenize(int argc, char **argv)
         }
     }
     if (json || vocab_out) {
-        if (!json || !vocab_out)
-            return cli_fail("tokenize: --import-json and --write-vocab go together");
-        return import_json(json, vocab_out, pre);
+        if (!vocab_out || (json != NULL) == (model != NULL))
+            return cli_fail("tokenize: --write-vocab needs exactly one of --import-json or -m");
+        return write_vocab(json, model, vocab_out, pre);
     }
     if (!model) {
         usage(stderr);
         return cli_fail("tokenize: -m MODEL is required");
     }
-    if ((prompt != NULL) + (file != NULL) + use_stdin != 1) {
+    if ((prompt != NULL) + (n_files > 0) + use_stdin != 1) {
         usage(stderr);
         return cli_fail("tokenize: give exactly one of -p TEXT, -f FILE, --stdin");
     }
 
-    struct buf text;
-    buf_init(&text);
-    if (prompt) {
-        buf_puts(&text, prompt);
-    } else {
-        FILE *f = use_stdin ? stdin : fopen(file, "rb");
-        if (!f)
-            return cli_fail("tokenize: cannot open '%s' for reading", file);
-        int r = read_stream(f, &text);
-        if (f != stdin)
-            fclose(f);
-        if (r) {
-            buf_free(&text);
-            return cli_fail("tokenize: error reading '%s'", use_stdin ? "<stdin>" : file);
-        }
-    }
-    size_t len = text.len;
-    if (escape && len)
-        len = process_escapes(text.data, len);
-
     struct err e;
     struct gguf *g;
-    if (gguf_open(model, &g, &e)) {
-        buf_free(&text);
+    if (gguf_open(model, &g, &e))
         return cli_fail("%s", e.msg);
-    }
     struct tok *t;
     int r = tok_load(g, &t, &e);
     gguf_close(g);
-    if (r) {
-        buf_free(&text);
+    if (r)
         return cli_fail("%s: %s", model, e.msg);
-    }
-    int32_t *out = NULL;
-    size_t n_out = 0;
-    /* llama-tokenize passes add_special = (vocabulary adds BOS) && !--no-bos */
-    bool add_special = tok_add_bos(t) && !no_bos;
-    if (tok_encode(t, text.data ? text.data : "", len, add_special, parse_special, &out, &n_out, &e)) {
-        tok_free(t);
-        buf_free(&text);
-        return cli_fail("%s", e.msg);
-    }
-    print_tokens(t, out, n_out, ids);
-    if (show_count)
-        printf("Total number of tokens: %zu\n", n_out);
-    free(out);
+    struct opts o = {!no_bos && tok_add_bos(t), parse_special, escape, ids, show_count};
+    int rc = 0;
+    if (n_files == 0)
+        rc = tokenize_one(t, prompt, NULL, &o);
+    for (int i = 0; i < n_files && rc == 0; i++)
+        rc = tokenize_one(t, NULL, files[i], &o);
     tok_free(t);
-    buf_free(&text);
+    if (rc)
+        return rc;
     return fflush(stdout) == 0 ? 0 : cli_fail("tokenize: error writing the output");
 }
