@@ -144,17 +144,11 @@ static bool wide_cjk(const struct pt *p, size_t i)
     return (c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF);
 }
 
+/* c in one of the sorted, disjoint inclusive ranges r[0..n) */
 static bool in_ranges(uint32_t c, const uint32_t (*r)[2], size_t n)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r[mid][1] < c)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && r[lo][0] <= c;
+    size_t i = unicode_pairs_lower_bound(r, n, 1, c);
+    return i < n && r[i][0] <= c;
 }
 
 /* The letter class of DeepSeek LLM's pre-tokenizer pattern (from its tokenizer.json), sorted. */

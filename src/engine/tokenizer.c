@@ -90,10 +90,35 @@ static uint64_t slot_tag(uint64_t hv)
     return ((hv >> 32) | 1) << 32;
 }
 
-/* Returns the id of text s[0..n) (hash hv), or -1 and the empty slot where it would go. */
-static int32_t text_probe(const struct tok *t, const char *s, size_t n, uint64_t hv, size_t *empty)
+struct text_key {
+    const char *s;
+    size_t n;
+};
+
+struct pair_key {
+    const char *a, *b;
+    size_t na, nb;
+};
+
+static bool text_eq(const struct tok *t, uint32_t id, const void *key)
 {
-    const struct tok_hash *h = &t->by_text;
+    const struct text_key *k = key;
+    return t->text_len[id] == k->n && memcmp(t->text_arena + t->text_off[id], k->s, k->n) == 0;
+}
+
+static bool pair_eq(const struct tok *t, uint32_t m, const void *key)
+{
+    const struct pair_key *k = key;
+    const char *l = t->merge_arena + t->merge_off[m];
+    return t->merge_left_len[m] == k->na && t->merge_right_len[m] == k->nb &&
+           memcmp(l, k->a, k->na) == 0 && memcmp(l + k->na + 1, k->b, k->nb) == 0;
+}
+
+/* Returns the index stored for key (hash hv) in h, or -1 and the empty slot where it would go. */
+static inline int32_t probe(const struct tok *t, const struct tok_hash *h, uint64_t hv,
+                            bool (*eq)(const struct tok *, uint32_t, const void *), const void *key,
+                            size_t *empty)
+{
     uint64_t tag = slot_tag(hv);
     for (size_t i = hv & h->mask;; i = (i + 1) & h->mask) {
         uint64_t v = h->slot[i];
@@ -101,36 +126,22 @@ static int32_t text_probe(const struct tok *t, const char *s, size_t n, uint64_t
             *empty = i;
             return -1;
         }
-        if ((v & 0xffffffff00000000ull) != tag)
-            continue;
-        int32_t id = (int32_t)(uint32_t)v - 1;
-        size_t len;
-        const char *txt = text_of(t, id, &len);
-        if (len == n && memcmp(txt, s, n) == 0)
-            return id;
+        if ((v & 0xffffffff00000000ull) == tag && eq(t, (uint32_t)v - 1, key))
+            return (int32_t)((uint32_t)v - 1);
     }
 }
 
-/* Returns the rank of merge (a, b) (hash hv), or -1 and the empty slot where it would go. */
+static int32_t text_probe(const struct tok *t, const char *s, size_t n, uint64_t hv, size_t *empty)
+{
+    struct text_key k = {s, n};
+    return probe(t, &t->by_text, hv, text_eq, &k, empty);
+}
+
 static int32_t pair_probe(const struct tok *t, const char *a, size_t na, const char *b, size_t nb,
                           uint64_t hv, size_t *empty)
 {
-    const struct tok_hash *h = &t->by_pair;
-    uint64_t tag = slot_tag(hv);
-    for (size_t i = hv & h->mask;; i = (i + 1) & h->mask) {
-        uint64_t v = h->slot[i];
-        if (!v) {
-            *empty = i;
-            return -1;
-        }
-        if ((v & 0xffffffff00000000ull) != tag)
-            continue;
-        uint32_t m = (uint32_t)v - 1;
-        const char *l = t->merge_arena + t->merge_off[m];
-        if (t->merge_left_len[m] == na && t->merge_right_len[m] == nb && memcmp(l, a, na) == 0 &&
-            memcmp(l + na + 1, b, nb) == 0)
-            return (int32_t)m;
-    }
+    struct pair_key k = {a, b, na, nb};
+    return probe(t, &t->by_pair, hv, pair_eq, &k, empty);
 }
 
 int32_t tok_lookup(const struct tok *t, const char *s, size_t n)
@@ -462,22 +473,32 @@ static int read_id(struct tok *t, const struct gguf *g, const char *key, int32_t
     return 0;
 }
 
-static int read_tokens(struct tok *t, const struct gguf *g, struct err *e)
+/* Finds the required string array key; fails if missing (why: the reason to print) or if its
+ * length is not in 1..INT32_MAX/2 (0 allowed with allow_empty). */
+static int get_str_array(const struct gguf *g, const char *key, const char *why, bool allow_empty,
+                         int64_t *idx, uint64_t *n, struct err *e)
 {
-    int64_t ti;
-    int r = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_STRING, &ti, e);
+    int r = gguf_get_arr(g, key, GGUF_STRING, idx, e);
     if (r < 0)
         return -1;
     if (r == 0)
-        return err_set(e, "tokenizer.ggml.tokens: missing (the file has no vocabulary)");
-    uint64_t n = gguf_kv_len(g, ti);
-    if (n == 0 || n > INT32_MAX / 2)
-        return err_set(e, "tokenizer.ggml.tokens: %llu tokens is not a usable vocabulary",
-                       (unsigned long long)n);
+        return err_set(e, "%s: missing (%s)", key, why);
+    *n = gguf_kv_len(g, *idx);
+    if ((*n == 0 && !allow_empty) || *n > INT32_MAX / 2)
+        return err_set(e, "%s: %llu entries is not usable", key, (unsigned long long)*n);
+    return 0;
+}
+
+static int read_tokens(struct tok *t, const struct gguf *g, struct err *e)
+{
+    int64_t ti;
+    uint64_t n = 0;
+    if (get_str_array(g, "tokenizer.ggml.tokens", "the file has no vocabulary", false, &ti, &n, e))
+        return -1;
     t->n_vocab = (int32_t)n;
 
     int64_t si = -1, yi = -1;
-    r = gguf_get_arr(g, "tokenizer.ggml.scores", -1, &si, e);
+    int r = gguf_get_arr(g, "tokenizer.ggml.scores", -1, &si, e);
     if (r < 0)
         return -1;
     if (r == 0)
@@ -557,14 +578,10 @@ static int read_tokens(struct tok *t, const struct gguf *g, struct err *e)
 static int read_merges(struct tok *t, const struct gguf *g, struct err *e)
 {
     int64_t mi;
-    int r = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_STRING, &mi, e);
-    if (r < 0)
+    uint64_t n = 0;
+    if (get_str_array(g, "tokenizer.ggml.merges", "a gpt2 tokenizer needs its BPE merges", true,
+                      &mi, &n, e))
         return -1;
-    if (r == 0)
-        return err_set(e, "tokenizer.ggml.merges: missing (a gpt2 tokenizer needs its BPE merges)");
-    uint64_t n = gguf_kv_len(g, mi);
-    if (n > INT32_MAX / 2)
-        return err_set(e, "tokenizer.ggml.merges: %llu merges is too many", (unsigned long long)n);
     size_t total = 0;
     for (uint64_t i = 0; i < n; i++)
         total += gguf_arr_str(g, mi, i).len + 1;

@@ -85,18 +85,24 @@ uint16_t unicode_flags(uint32_t cp)
     return unicode_stage2[unicode_stage1[cp >> 8]][cp & 0xFF];
 }
 
-uint32_t unicode_tolower(uint32_t cp)
+size_t unicode_pairs_lower_bound(const uint32_t (*pairs)[2], size_t n, int col, uint32_t key)
 {
-    if (cp < 0x80)
-        return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
-    size_t lo = 0, hi = unicode_lower_count;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (unicode_lower_map[mid][0] < cp)
+        if (pairs[mid][col] < key)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+uint32_t unicode_tolower(uint32_t cp)
+{
+    if (cp < 0x80)
+        return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+    size_t lo = unicode_pairs_lower_bound(unicode_lower_map, unicode_lower_count, 0, cp);
     return lo < unicode_lower_count && unicode_lower_map[lo][0] == cp ? unicode_lower_map[lo][1] : cp;
 }
 

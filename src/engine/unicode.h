@@ -52,6 +52,9 @@ uint16_t unicode_flags(uint32_t cp);
 /* Simple lowercase mapping (cp itself if none). */
 uint32_t unicode_tolower(uint32_t cp);
 
+/* First index i in pairs[0..n) (sorted by column col) with pairs[i][col] >= key, n if none. */
+size_t unicode_pairs_lower_bound(const uint32_t (*pairs)[2], size_t n, int col, uint32_t key);
+
 /* GPT-2 byte-level mapping: the code point standing for byte b, and the byte a code point stands
  * for (-1 if it stands for none). */
 uint32_t unicode_byte_to_cp(uint8_t b);
