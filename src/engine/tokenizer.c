@@ -26,6 +26,7 @@
 #include "engine/tok_impl.h"
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "engine/unicode.h"
 
@@ -375,84 +376,83 @@ static unsigned char byte_of(const char *txt, size_t len)
     return (unsigned char)v;
 }
 
-/* Appends the detokenized bytes of id (llama.cpp's token_to_piece with special=true). */
-static void piece_of(const struct tok *t, int32_t id, char **arena, size_t *len, size_t *cap)
+#define MAX_PIECE_BYTES (1u << 24)
+
+/* Appends the detokenized bytes of id (llama.cpp's token_to_piece with special=true) to b.
+ * Returns -1 (appending nothing) if the piece would pass MAX_PIECE_BYTES. */
+static int piece_of(const struct tok *t, int32_t id, struct buf *b)
 {
     size_t n;
     const char *txt = text_of(t, id, &n);
     uint32_t a = t->attr[id];
-    char tmp[64];
-    struct { const char *p; size_t n; } out = {NULL, 0};
-    char *dyn = NULL;
     if (a & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED)) {
-        out.p = txt, out.n = n;
+        buf_append(b, txt, n);
     } else if (a & TOK_ATTR_NORMAL) {
-        /* worst case: SPM never grows; BPE "[UNK_BYTE_0x..<text>]" per code point */
-        size_t need = t->model == TOK_MODEL_SPM ? n : n * (n + 32) + 1;
-        dyn = need <= sizeof tmp ? tmp : xmalloc(need);
-        size_t o = 0;
         if (t->model == TOK_MODEL_SPM) {
             for (size_t i = 0; i < n; i++) {
                 if (i + 2 < n && memcmp(txt + i, "\xe2\x96\x81", 3) == 0) {
-                    dyn[o++] = ' ';
+                    buf_putc(b, ' ');
                     i += 2;
                 } else {
-                    dyn[o++] = txt[i];
+                    buf_putc(b, txt[i]);
                 }
             }
-        } else {
-            for (size_t off = 0; off < n;) {
-                uint32_t cp = unicode_decode(txt, n, &off);
-                int b = unicode_cp_to_byte(cp);
-                if (b >= 0) {
-                    dyn[o++] = (char)b;
-                    continue;
-                }
-                /* llama.cpp's llama_decode_text: "[UNK_BYTE_0x" + the code point's UTF-8 in hex
-                 * + the whole token text + "]" */
-                char u[4];
-                size_t ul = unicode_encode(cp, u);
-                memcpy(dyn + o, "[UNK_BYTE_0x", 12);
-                o += 12;
-                for (size_t k = 0; k < ul; k++) {
-                    static const char hex[] = "0123456789abcdef";
-                    dyn[o++] = hex[(unsigned char)u[k] >> 4];
-                    dyn[o++] = hex[(unsigned char)u[k] & 15];
-                }
-                memcpy(dyn + o, txt, n);
-                o += n;
-                dyn[o++] = ']';
-            }
+            return 0;
         }
-        out.p = dyn, out.n = o;
+        /* a code point that is no GPT-2 byte expands to about the whole token text */
+        size_t bad = 0;
+        for (size_t off = 0; off < n;)
+            bad += unicode_cp_to_byte(unicode_decode(txt, n, &off)) < 0;
+        if (bad && (n + 32) > MAX_PIECE_BYTES / bad)
+            return -1;
+        for (size_t off = 0; off < n;) {
+            uint32_t cp = unicode_decode(txt, n, &off);
+            int byte = unicode_cp_to_byte(cp);
+            if (byte >= 0) {
+                buf_putc(b, (char)byte);
+                continue;
+            }
+            /* llama.cpp's llama_decode_text: "[UNK_BYTE_0x" + the code point's UTF-8 in hex +
+             * the whole token text + "]" */
+            char u[4];
+            size_t ul = unicode_encode(cp, u);
+            buf_puts(b, "[UNK_BYTE_0x");
+            for (size_t k = 0; k < ul; k++)
+                buf_printf(b, "%02x", (unsigned char)u[k]);
+            buf_append(b, txt, n);
+            buf_putc(b, ']');
+        }
     } else if (a & TOK_ATTR_BYTE) {
-        tmp[0] = (char)byte_of(txt, n);
-        out.p = tmp, out.n = 1;
+        buf_putc(b, (char)byte_of(txt, n));
     }
-    if (*len + out.n > *cap) {
-        *cap = (*len + out.n) * 2;
-        *arena = xrealloc(*arena, *cap);
-    }
-    if (out.n)
-        memcpy(*arena + *len, out.p, out.n);
-    *len += out.n;
-    if (dyn && dyn != tmp)
-        free(dyn);
+    return 0;
 }
 
-static void build_pieces(struct tok *t)
+/* Pieces of all tokens in one arena. A piece over 16 MiB (llama.cpp's "[UNK_BYTE_..]" expansion
+ * of a long BPE token full of code points that are no GPT-2 bytes) or pieces over 4 GiB in all
+ * are refused: no real vocabulary comes near, and the offsets are 32-bit. */
+static int build_pieces(struct tok *t, struct err *e)
 {
-    size_t len = 0, cap = 1024;
-    char *arena = xmalloc(cap);
+    struct buf b;
+    buf_init(&b);
     t->piece_off = xmalloc_array((size_t)t->n_vocab, sizeof *t->piece_off);
     t->piece_len = xmalloc_array((size_t)t->n_vocab, sizeof *t->piece_len);
     for (int32_t id = 0; id < t->n_vocab; id++) {
-        size_t before = len;
-        piece_of(t, id, &arena, &len, &cap);
+        size_t before = b.len;
+        if (piece_of(t, id, &b)) {
+            buf_free(&b);
+            return err_set(e, "tokenizer.ggml.tokens: token %d (%u bytes) detokenizes to more "
+                              "than %u bytes", id, t->text_len[id], MAX_PIECE_BYTES);
+        }
+        if (b.len > UINT32_MAX) {
+            buf_free(&b);
+            return err_set(e, "tokenizer.ggml.tokens: detokenized pieces exceed 4 GiB at token %d", id);
+        }
         t->piece_off[id] = (uint32_t)before;
-        t->piece_len[id] = (uint32_t)(len - before);
+        t->piece_len[id] = (uint32_t)(b.len - before);
     }
-    t->piece_arena = arena;
+    t->piece_arena = buf_detach(&b);
+    return 0;
 }
 
 /* Reads a special-token id key: absent keeps *id, out of range warns and keeps it too. */
@@ -795,8 +795,7 @@ int tok_load(const struct gguf *g, struct tok **out, struct err *e)
     }
     build_eog(t);
     build_special(t);
-    build_pieces(t);
-    if (name_attrs(t, g, e)) {
+    if (build_pieces(t, e) || name_attrs(t, g, e)) {
         tok_free(t);
         return err_prefix(e, "tokenizer");
     }
