@@ -19,6 +19,7 @@ static const struct command g_commands[] = {
     {"run", cmd_run, "generate text from a prompt with a local GGUF model"},
     {"logits", cmd_logits, "print the last position's top-K logits"},
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text (as llama-tokenize does)"},
     {"synth", cmd_synth, "write a random-weight GGUF at a real model's shape"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
 };
