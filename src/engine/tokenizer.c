@@ -455,7 +455,8 @@ static int build_pieces(struct tok *t, struct err *e)
     return 0;
 }
 
-/* Reads a special-token id key: absent keeps *id, out of range warns and keeps it too. */
+/* Reads a special-token id key: absent or "none" (-1 / 0xFFFFFFFF) keeps *id, out of range
+ * warns and keeps it too. */
 static int read_id(struct tok *t, const struct gguf *g, const char *key, int32_t *id, struct err *e)
 {
     int64_t v;
@@ -463,6 +464,8 @@ static int read_id(struct tok *t, const struct gguf *g, const char *key, int32_t
     if (r < 0)
         return -1;
     if (r == 0)
+        return 0;
+    if (v == UINT32_MAX || v == -1) /* the converters' way of writing "none" */
         return 0;
     if (v < 0 || v >= t->n_vocab) {
         log_warn("tokenizer: %s = %lld is outside the vocabulary (%d tokens); keeping %d", key,
