@@ -20,6 +20,7 @@ static const struct command g_commands[] = {
 
 
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
+    {"quantize", cmd_quantize, "convert a GGUF model to Q8_0, Q4_K_M, ... (IN OUT TYPE)"},
 
 
 
