@@ -427,6 +427,24 @@ static void test_requantize(void)
     unlink(q4);
 }
 
+/* A file without tensors: general.architecture = arch (unless NULL), <arch or llama>.block_count
+ * (unless < 0), split.count (unless < 0). */
+static void write_meta_only(const char *path, const char *arch, int block_count, int split_count)
+{
+    struct err e;
+    char key[64];
+    struct gguf_writer *w = gguf_writer_new();
+    if (arch)
+        gguf_writer_set_str(w, "general.architecture", arch);
+    snprintf(key, sizeof key, "%s.block_count", arch ? arch : "llama");
+    if (block_count >= 0)
+        gguf_writer_set_u32(w, key, (uint32_t)block_count);
+    if (split_count >= 0)
+        gguf_writer_set_u32(w, "split.count", (uint32_t)split_count);
+    CHECK(gguf_writer_open(w, path, &e) == 0 && gguf_writer_close(w, &e) == 0);
+    gguf_writer_free(w);
+}
+
 static void test_errors(void)
 {
     struct err e;
@@ -444,22 +462,15 @@ static void test_errors(void)
     CHECK(access(out, F_OK) != 0);
 
     /* the rules need the architecture and the layer count */
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    CHECK(gguf_writer_open(w, in, &e) == 0 && gguf_writer_close(w, &e) == 0);
-    gguf_writer_free(w);
+    write_meta_only(in, "llama", -1, -1);
     CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "llama.block_count") != NULL, "%s", e.msg);
-
-    w = gguf_writer_new();
-    gguf_writer_set_u32(w, "llama.block_count", 1);
-    CHECK(gguf_writer_open(w, in, &e) == 0 && gguf_writer_close(w, &e) == 0);
-    gguf_writer_free(w);
+    write_meta_only(in, NULL, 1, -1);
     CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "general.architecture") != NULL, "%s", e.msg);
 
     /* a 2-D weight of a type baton cannot read */
-    w = gguf_writer_new();
+    struct gguf_writer *w = gguf_writer_new();
     gguf_writer_set_str(w, "general.architecture", "llama");
     gguf_writer_set_u32(w, "llama.block_count", 1);
     const int64_t ne[2] = {256, 2};
@@ -474,21 +485,12 @@ static void test_errors(void)
     CHECK(quantize_file(in, out, quantize_target_find("F16"), 1, NULL, &e) != 0);
 
     /* split shards */
-    w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_u32(w, "llama.block_count", 1);
-    gguf_writer_set_u32(w, "split.count", 3);
-    CHECK(gguf_writer_open(w, in, &e) == 0 && gguf_writer_close(w, &e) == 0);
-    gguf_writer_free(w);
+    write_meta_only(in, "llama", 1, 3);
     CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "split") != NULL, "%s", e.msg);
 
     /* falcon's own rules are not implemented: refused rather than quantized differently */
-    w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "falcon");
-    gguf_writer_set_u32(w, "falcon.block_count", 1);
-    CHECK(gguf_writer_open(w, in, &e) == 0 && gguf_writer_close(w, &e) == 0);
-    gguf_writer_free(w);
+    write_meta_only(in, "falcon", 1, -1);
     CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "falcon") != NULL, "%s", e.msg);
     unlink(in);
