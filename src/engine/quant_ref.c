@@ -68,7 +68,7 @@
  * its scale (and min) over a grid of candidate step sizes, refined by alternating "round the
  * quants / refit the scale"; then the sub-block scales are coded with the super-block scale and
  * every code is nudged by one where that lowers the sub-block's error under the final f16 scale.
- * The weights favour large-magnitude elements, which matter most in a matrix product.
+ * The fit weights, rms + |x|, favour large-magnitude elements, in the spirit of llama.cpp's.
  *
  * Reading. Every block format reads out into one form, struct unpacked: integer quants with the
  * format's offset removed, an integer scale code sc and min code m per sub-block, and two floats
@@ -89,7 +89,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* ---- block structs (sizes checked against dtype.c's table below) ---- */
+/* ---- block structs (their sizes, asserted below, are dtype.c's block_bytes) ---- */
 
 struct blk_q4_0 { uint16_t d; uint8_t qs[16]; };
 struct blk_q4_1 { uint16_t d, m; uint8_t qs[16]; };
