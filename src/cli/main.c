@@ -20,6 +20,7 @@ static const struct command g_commands[] = {
     {"logits", cmd_logits, "print the last position's top-K logits"},
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (as llama-tokenize does)"},
+    {"quantize", cmd_quantize, "convert a GGUF model to Q8_0, Q4_K_M, ... (IN OUT TYPE)"},
     {"synth", cmd_synth, "write a random-weight GGUF at a real model's shape"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
 };

@@ -10,7 +10,8 @@
  *                               the engine's arithmetic matches the reference's.
  * The activation types Q8_0, Q8_1 and Q8_K are also quantizable/dequantizable here.
  * Block layouts are documented at the top of quant_ref.c. n is always a multiple of the type's
- * block size (callers check with dtype_row_bytes). The SIMD kernels are tested against these.
+ * block size (callers check with dtype_row_bytes); block data must be 2-byte aligned (4-byte for
+ * q8_K), as GGUF tensor data is. The SIMD kernels are tested against these.
  */
 #ifndef BATON_ENGINE_QUANT_H
 #define BATON_ENGINE_QUANT_H

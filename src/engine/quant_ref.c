@@ -68,11 +68,19 @@
  * its scale (and min) over a grid of candidate step sizes, refined by alternating "round the
  * quants / refit the scale"; then the sub-block scales are coded with the super-block scale and
  * every code is nudged by one where that lowers the sub-block's error under the final f16 scale.
- * The weights favour large-magnitude elements, which matter most in a matrix product.
+ * The fit weights, rms + |x|, favour large-magnitude elements, in the spirit of llama.cpp's.
  *
- * Dot products follow llama.cpp's CPU arithmetic: integer sums of quant products per block or
- * sub-block, scaled in float per block, accumulated in float; f32/f16/bf16 rows multiply in float
- * and accumulate in double as ggml's scalar path does.
+ * Reading. Every block format reads out into one form, struct unpacked: integer quants with the
+ * format's offset removed, an integer scale code sc and min code m per sub-block, and two floats
+ * d and dmin, so that value = (d * sc) * q - (dmin * m). (A format without a min has m = 0 and
+ * dmin = 0, and subtracting +0 leaves every value, -0 included, as it was; q4_1/q5_1 store +m,
+ * read as dmin = -m, m = 1.) One dequantizer and one dot product then serve every format, with
+ * exactly ggml's float operations.
+ *
+ * Dot products follow llama.cpp's CPU arithmetic: integer sums of quant products per sub-block,
+ * weighted by the integer scale codes, scaled in float once per block, accumulated in float; the
+ * weight mins enter through q8_1's stored s (q4_1, q5_1) or q8_K's bsums (K-quants). f32/f16/bf16
+ * rows multiply in float and accumulate in double as ggml's scalar path does.
  */
 #include "engine/quant.h"
 
@@ -81,7 +89,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* ---- block structs (sizes checked against dtype.c's table below) ---- */
+/* ---- block structs (their sizes, asserted below, are dtype.c's block_bytes) ---- */
 
 struct blk_q4_0 { uint16_t d; uint8_t qs[16]; };
 struct blk_q4_1 { uint16_t d, m; uint8_t qs[16]; };
@@ -141,37 +149,265 @@ static int argmax_abs(const float *x, int n)
 }
 
 /* ======================================================================================
- * 32-element formats
+ * reading blocks
  * ====================================================================================== */
 
-/* q4_0 and q5_0 map the element of largest magnitude to the most negative level (-8 / -16), so
- * the extra level on the negative side is never wasted; the rest round half up. */
-static void quantize_q4_0(const float *x, void *vy, int64_t nb)
+/* One block read out: value(i) = (d * sc[j]) * q[i] - (dmin * m[j]), j = i / sub. */
+struct unpacked {
+    int n, sub;              /* elements (32 or 256), elements per sub-block */
+    int8_t q[QK_K];          /* quants, the format's offset removed */
+    int sc[16], m[16];       /* scale and min code of each sub-block */
+    float d, dmin;
+    int16_t qsum16[16];      /* activations: sum of q over each group of 16 (q8_K stores them) */
+    float s;                 /* q8_1: the stored d * sum(q), in f16 precision */
+};
+
+/* A 32-element block: one sub-block with scale code 1 and, if it has one, min code 1. */
+static void read_32(struct unpacked *u, float d, bool has_min, float m)
 {
-    struct blk_q4_0 *y = vy;
-    for (int64_t b = 0; b < nb; b++, x += 32) {
-        const float max = x[argmax_abs(x, 32)];
-        const float d = max / -8.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = f2h(d);
-        for (int j = 0; j < 16; j++) {
-            int q0 = clamp_int((int)(x[j] * id + 8.5f), 0, 15);
-            int q1 = clamp_int((int)(x[j + 16] * id + 8.5f), 0, 15);
-            y[b].qs[j] = (uint8_t)(q0 | q1 << 4);
+    u->n = u->sub = 32;
+    u->sc[0] = 1;
+    u->m[0] = has_min;
+    u->d = d;
+    u->dmin = has_min ? -m : 0.0f;
+}
+
+static void sum16(struct unpacked *u)
+{
+    for (int g = 0; g < u->n / 16; g++) {
+        int s = 0;
+        for (int i = 0; i < 16; i++)
+            s += u->q[16 * g + i];
+        u->qsum16[g] = (int16_t)s;
+    }
+}
+
+static void read_q4_0(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q4_0 *x = (const struct blk_q4_0 *)row + b;
+    read_32(u, h2f(x->d), false, 0.0f);
+    for (int j = 0; j < 16; j++) {
+        u->q[j] = (int8_t)((x->qs[j] & 15) - 8);
+        u->q[j + 16] = (int8_t)((x->qs[j] >> 4) - 8);
+    }
+}
+
+static void read_q4_1(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q4_1 *x = (const struct blk_q4_1 *)row + b;
+    read_32(u, h2f(x->d), true, h2f(x->m));
+    for (int j = 0; j < 16; j++) {
+        u->q[j] = (int8_t)(x->qs[j] & 15);
+        u->q[j + 16] = (int8_t)(x->qs[j] >> 4);
+    }
+}
+
+/* The five-bit quants of q5_0/q5_1: low nibbles as q4_0, fifth bits in a little-endian u32. */
+static void read_q5_quants(const uint8_t qs[16], const uint8_t qh_bytes[4], int offset,
+                           int8_t q[32])
+{
+    const uint32_t qh = (uint32_t)qh_bytes[0] | (uint32_t)qh_bytes[1] << 8 |
+                        (uint32_t)qh_bytes[2] << 16 | (uint32_t)qh_bytes[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)(((qs[j] & 15) | (int)(qh >> j & 1) << 4) - offset);
+        q[j + 16] = (int8_t)(((qs[j] >> 4) | (int)(qh >> (j + 16) & 1) << 4) - offset);
+    }
+}
+
+static void read_q5_0(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q5_0 *x = (const struct blk_q5_0 *)row + b;
+    read_32(u, h2f(x->d), false, 0.0f);
+    read_q5_quants(x->qs, x->qh, 16, u->q);
+}
+
+static void read_q5_1(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q5_1 *x = (const struct blk_q5_1 *)row + b;
+    read_32(u, h2f(x->d), true, h2f(x->m));
+    read_q5_quants(x->qs, x->qh, 0, u->q);
+}
+
+static void read_q8_0(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q8_0 *x = (const struct blk_q8_0 *)row + b;
+    read_32(u, h2f(x->d), false, 0.0f);
+    memcpy(u->q, x->qs, 32);
+    sum16(u);
+}
+
+static void read_q8_1(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q8_1 *x = (const struct blk_q8_1 *)row + b;
+    read_32(u, h2f(x->d), false, 0.0f);
+    memcpy(u->q, x->qs, 32);
+    sum16(u);
+    u->s = h2f(x->s);
+}
+
+/* Byte and shift of element e in the 2-bit planes of q2_K / q3_K. */
+static inline int plane2_byte(int e) { return 32 * (e / 128) + e % 32; }
+static inline int plane2_shift(int e) { return 2 * ((e % 128) / 32); }
+
+static void read_q2_K(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q2_K *x = (const struct blk_q2_K *)row + b;
+    u->n = QK_K;
+    u->sub = 16;
+    u->d = h2f(x->d);
+    u->dmin = h2f(x->dmin);
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] = x->scales[j] & 15;
+        u->m[j] = x->scales[j] >> 4;
+    }
+    for (int e = 0; e < QK_K; e++)
+        u->q[e] = (int8_t)((x->qs[plane2_byte(e)] >> plane2_shift(e)) & 3);
+}
+
+static void q3k_get_codes(const uint8_t s[12], int c[16])
+{
+    for (int j = 0; j < 16; j++) {
+        int low = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+        int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        c[j] = low | high << 4;
+    }
+}
+
+static void q3k_set_codes(uint8_t s[12], const int c[16])
+{
+    memset(s, 0, 12);
+    for (int j = 0; j < 16; j++) {
+        s[j % 8] |= (uint8_t)((c[j] & 15) << (j < 8 ? 0 : 4));
+        s[8 + j % 4] |= (uint8_t)((c[j] >> 4) << (2 * (j / 4)));
+    }
+}
+
+static void read_q3_K(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q3_K *x = (const struct blk_q3_K *)row + b;
+    u->n = QK_K;
+    u->sub = 16;
+    u->d = h2f(x->d);
+    u->dmin = 0.0f;
+    q3k_get_codes(x->scales, u->sc);
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] -= 32;
+        u->m[j] = 0;
+    }
+    for (int e = 0; e < QK_K; e++) {
+        int low = (x->qs[plane2_byte(e)] >> plane2_shift(e)) & 3;
+        int high = (x->hmask[e % 32] >> (e / 32)) & 1;
+        u->q[e] = (int8_t)((low | high << 2) - 4);
+    }
+}
+
+static void k4_get_scale_min(const uint8_t s[12], int j, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+static void k4_set_scale_min(uint8_t s[12], const int sc[8], const int m[8])
+{
+    memset(s, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            s[j] |= (uint8_t)sc[j];
+            s[j + 4] |= (uint8_t)m[j];
+        } else {
+            s[j + 4] = (uint8_t)((sc[j] & 15) | (m[j] & 15) << 4);
+            s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            s[j] |= (uint8_t)((m[j] >> 4) << 6);
         }
     }
 }
 
-static void dequantize_q4_0(const void *vx, float *y, int64_t nb)
+/* The common part of q4_K and q5_K: header, codes and the low four bits of the quants. */
+static void read_k4(uint16_t d, uint16_t dmin, const uint8_t scales[12], const uint8_t qs[128],
+                    struct unpacked *u)
 {
-    const struct blk_q4_0 *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += 32) {
-        const float d = h2f(x[b].d);
-        for (int j = 0; j < 16; j++) {
-            y[j] = (float)((x[b].qs[j] & 15) - 8) * d;
-            y[j + 16] = (float)((x[b].qs[j] >> 4) - 8) * d;
+    u->n = QK_K;
+    u->sub = 32;
+    u->d = h2f(d);
+    u->dmin = h2f(dmin);
+    for (int j = 0; j < 8; j++)
+        k4_get_scale_min(scales, j, &u->sc[j], &u->m[j]);
+    for (int e = 0; e < QK_K; e += 64)
+        for (int l = 0; l < 32; l++) {
+            u->q[e + l] = (int8_t)(qs[e / 2 + l] & 15);
+            u->q[e + 32 + l] = (int8_t)(qs[e / 2 + l] >> 4);
         }
+}
+
+static void read_q4_K(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q4_K *x = (const struct blk_q4_K *)row + b;
+    read_k4(x->d, x->dmin, x->scales, x->qs, u);
+}
+
+static void read_q5_K(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q5_K *x = (const struct blk_q5_K *)row + b;
+    read_k4(x->d, x->dmin, x->scales, x->qs, u);
+    for (int e = 0; e < QK_K; e++)
+        u->q[e] = (int8_t)(u->q[e] | ((x->qh[e % 32] >> (e / 32)) & 1) << 4);
+}
+
+static inline int q6_ql_byte(int e) { return 64 * (e / 128) + (e % 128) % 64; }
+static inline int q6_ql_shift(int e) { return 4 * ((e % 128) / 64); }
+static inline int q6_qh_byte(int e) { return 32 * (e / 128) + e % 32; }
+static inline int q6_qh_shift(int e) { return 2 * ((e % 128) / 32); }
+
+static void read_q6_K(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q6_K *x = (const struct blk_q6_K *)row + b;
+    u->n = QK_K;
+    u->sub = 16;
+    u->d = h2f(x->d);
+    u->dmin = 0.0f;
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] = x->scales[j];
+        u->m[j] = 0;
     }
+    for (int e = 0; e < QK_K; e++) {
+        int low = (x->ql[q6_ql_byte(e)] >> q6_ql_shift(e)) & 15;
+        int high = (x->qh[q6_qh_byte(e)] >> q6_qh_shift(e)) & 3;
+        u->q[e] = (int8_t)((low | high << 4) - 32);
+    }
+}
+
+static void read_q8_K(const void *row, int64_t b, struct unpacked *u)
+{
+    const struct blk_q8_K *x = (const struct blk_q8_K *)row + b;
+    u->n = u->sub = QK_K;
+    u->sc[0] = 1;
+    u->m[0] = 0;
+    u->d = x->d;
+    u->dmin = 0.0f;
+    memcpy(u->q, x->qs, QK_K);
+    memcpy(u->qsum16, x->bsums, sizeof u->qsum16);
+}
+
+/* ======================================================================================
+ * quantizing the 32-element formats: each has one defining rule
+ * ====================================================================================== */
+
+/* q4_0 / q5_0 (half = 8 / 16): the element of largest magnitude maps to the most negative level
+ * -half, so the extra level on the negative side is never wasted; the rest round half up.
+ * Returns d; q[i] in 0..2*half-1. */
+static float quant_sym32(const float *x, int half, int q[32])
+{
+    const float max = x[argmax_abs(x, 32)];
+    const float d = max / -(float)half;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++)
+        q[j] = clamp_int((int)(x[j] * id + ((float)half + 0.5f)), 0, 2 * half - 1);
+    return d;
 }
 
 /* q4_1 and q5_1 span [min, max] with 2^bits levels, rounding half up. */
@@ -187,34 +423,23 @@ static void block_min_max(const float *x, int n, float *min, float *max)
     }
 }
 
-static void quantize_q4_1(const float *x, void *vy, int64_t nb)
+/* q4_1 / q5_1 (nmax = 15 / 31): nmax + 1 levels span [min, max], rounding half up. Returns d. */
+static float quant_asym32(const float *x, int nmax, int q[32], float *min_out)
 {
-    struct blk_q4_1 *y = vy;
-    for (int64_t b = 0; b < nb; b++, x += 32) {
-        float min, max;
-        block_min_max(x, 32, &min, &max);
-        const float d = (max - min) / 15.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = f2h(d);
-        y[b].m = f2h(min);
-        for (int j = 0; j < 16; j++) {
-            int q0 = clamp_int((int)((x[j] - min) * id + 0.5f), 0, 15);
-            int q1 = clamp_int((int)((x[j + 16] - min) * id + 0.5f), 0, 15);
-            y[b].qs[j] = (uint8_t)(q0 | q1 << 4);
-        }
-    }
+    float min, max;
+    block_min_max(x, 32, &min, &max);
+    const float d = (max - min) / (float)nmax;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++)
+        q[j] = clamp_int((int)((x[j] - min) * id + 0.5f), 0, nmax);
+    *min_out = min;
+    return d;
 }
 
-static void dequantize_q4_1(const void *vx, float *y, int64_t nb)
+static void pack_q4(const int q[32], uint8_t qs[16])
 {
-    const struct blk_q4_1 *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += 32) {
-        const float d = h2f(x[b].d), m = h2f(x[b].m);
-        for (int j = 0; j < 16; j++) {
-            y[j] = (float)(x[b].qs[j] & 15) * d + m;
-            y[j + 16] = (float)(x[b].qs[j] >> 4) * d + m;
-        }
-    }
+    for (int j = 0; j < 16; j++)
+        qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
 }
 
 /* Packs 32 five-bit quants into the q5 nibbles and the u32 of fifth bits. */
@@ -230,13 +455,13 @@ static void pack_q5(const int q[32], uint8_t qs[16], uint8_t qh_bytes[4])
         qh_bytes[k] = (uint8_t)(qh >> (8 * k));
 }
 
-static void unpack_q5(const uint8_t qs[16], const uint8_t qh_bytes[4], int q[32])
+static void quantize_q4_0(const float *x, void *vy, int64_t nb)
 {
-    const uint32_t qh = (uint32_t)qh_bytes[0] | (uint32_t)qh_bytes[1] << 8 |
-                        (uint32_t)qh_bytes[2] << 16 | (uint32_t)qh_bytes[3] << 24;
-    for (int j = 0; j < 16; j++) {
-        q[j] = (qs[j] & 15) | (int)(qh >> j & 1) << 4;
-        q[j + 16] = (qs[j] >> 4) | (int)(qh >> (j + 16) & 1) << 4;
+    struct blk_q4_0 *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        int q[32];
+        y[b].d = f2h(quant_sym32(x, 8, q));
+        pack_q4(q, y[b].qs);
     }
 }
 
@@ -244,26 +469,21 @@ static void quantize_q5_0(const float *x, void *vy, int64_t nb)
 {
     struct blk_q5_0 *y = vy;
     for (int64_t b = 0; b < nb; b++, x += 32) {
-        const float max = x[argmax_abs(x, 32)];
-        const float d = max / -16.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = f2h(d);
         int q[32];
-        for (int j = 0; j < 32; j++)
-            q[j] = clamp_int((int)(x[j] * id + 16.5f), 0, 31);
+        y[b].d = f2h(quant_sym32(x, 16, q));
         pack_q5(q, y[b].qs, y[b].qh);
     }
 }
 
-static void dequantize_q5_0(const void *vx, float *y, int64_t nb)
+static void quantize_q4_1(const float *x, void *vy, int64_t nb)
 {
-    const struct blk_q5_0 *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += 32) {
-        const float d = h2f(x[b].d);
+    struct blk_q4_1 *y = vy;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
         int q[32];
-        unpack_q5(x[b].qs, x[b].qh, q);
-        for (int j = 0; j < 32; j++)
-            y[j] = (float)(q[j] - 16) * d;
+        float min;
+        y[b].d = f2h(quant_asym32(x, 15, q, &min));
+        y[b].m = f2h(min);
+        pack_q4(q, y[b].qs);
     }
 }
 
@@ -271,28 +491,11 @@ static void quantize_q5_1(const float *x, void *vy, int64_t nb)
 {
     struct blk_q5_1 *y = vy;
     for (int64_t b = 0; b < nb; b++, x += 32) {
-        float min, max;
-        block_min_max(x, 32, &min, &max);
-        const float d = (max - min) / 31.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = f2h(d);
+        int q[32];
+        float min;
+        y[b].d = f2h(quant_asym32(x, 31, q, &min));
         y[b].m = f2h(min);
-        int q[32];
-        for (int j = 0; j < 32; j++)
-            q[j] = clamp_int((int)((x[j] - min) * id + 0.5f), 0, 31);
         pack_q5(q, y[b].qs, y[b].qh);
-    }
-}
-
-static void dequantize_q5_1(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q5_1 *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += 32) {
-        const float d = h2f(x[b].d), m = h2f(x[b].m);
-        int q[32];
-        unpack_q5(x[b].qs, x[b].qh, q);
-        for (int j = 0; j < 32; j++)
-            y[j] = (float)q[j] * d + m;
     }
 }
 
@@ -324,16 +527,6 @@ static void quantize_q8_0(const float *x, void *vy, int64_t nb)
     }
 }
 
-static void dequantize_q8_0(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q8_0 *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += 32) {
-        const float d = h2f(x[b].d);
-        for (int j = 0; j < 32; j++)
-            y[j] = (float)x[b].qs[j] * d;
-    }
-}
-
 static void quantize_q8_1(const float *x, void *vy, int64_t nb)
 {
     struct blk_q8_1 *y = vy;
@@ -343,95 +536,6 @@ static void quantize_q8_1(const float *x, void *vy, int64_t nb)
         y[b].d = f2h(d);
         y[b].s = f2h((float)sum * d);
     }
-}
-
-static void dequantize_q8_1(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q8_1 *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += 32) {
-        const float d = h2f(x[b].d);
-        for (int j = 0; j < 32; j++)
-            y[j] = (float)x[b].qs[j] * d;
-    }
-}
-
-/* ---- 32-element dots: one integer sum per block, scaled by the two block scales ---- */
-
-static float dot_q4_0_q8_0(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q4_0 *w = vw;
-    const struct blk_q8_0 *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            isum += ((w[b].qs[j] & 15) - 8) * a[b].qs[j];
-            isum += ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + 16];
-        }
-        sum += h2f(w[b].d) * h2f(a[b].d) * (float)isum;
-    }
-    return sum;
-}
-
-/* With a min: sum_i (q_i d + m) a_i = d * da * sum q_i qa_i + m * (da * sum qa_i) = ... + m * s. */
-static float dot_q4_1_q8_1(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q4_1 *w = vw;
-    const struct blk_q8_1 *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            isum += (w[b].qs[j] & 15) * a[b].qs[j];
-            isum += (w[b].qs[j] >> 4) * a[b].qs[j + 16];
-        }
-        sum += h2f(w[b].d) * h2f(a[b].d) * (float)isum + h2f(w[b].m) * h2f(a[b].s);
-    }
-    return sum;
-}
-
-static float dot_q5_0_q8_0(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q5_0 *w = vw;
-    const struct blk_q8_0 *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int q[32], isum = 0;
-        unpack_q5(w[b].qs, w[b].qh, q);
-        for (int j = 0; j < 32; j++)
-            isum += (q[j] - 16) * a[b].qs[j];
-        sum += h2f(w[b].d) * h2f(a[b].d) * (float)isum;
-    }
-    return sum;
-}
-
-static float dot_q5_1_q8_1(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q5_1 *w = vw;
-    const struct blk_q8_1 *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int q[32], isum = 0;
-        unpack_q5(w[b].qs, w[b].qh, q);
-        for (int j = 0; j < 32; j++)
-            isum += q[j] * a[b].qs[j];
-        sum += h2f(w[b].d) * h2f(a[b].d) * (float)isum + h2f(w[b].m) * h2f(a[b].s);
-    }
-    return sum;
-}
-
-static float dot_q8_0_q8_0(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q8_0 *w = vw;
-    const struct blk_q8_0 *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int isum = 0;
-        for (int j = 0; j < 32; j++)
-            isum += w[b].qs[j] * a[b].qs[j];
-        sum += h2f(w[b].d) * h2f(a[b].d) * (float)isum;
-    }
-    return sum;
 }
 
 /* ======================================================================================
@@ -674,34 +778,6 @@ static void code_scale_min(int n_sub, int sub, int nmax, int max_code, const flo
     }
 }
 
-/* ---- q4_K / q5_K shared pieces ---- */
-
-static void k4_get_scale_min(const uint8_t s[12], int j, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
-}
-
-static void k4_set_scale_min(uint8_t s[12], const int sc[8], const int m[8])
-{
-    memset(s, 0, 12);
-    for (int j = 0; j < 8; j++) {
-        if (j < 4) {
-            s[j] |= (uint8_t)sc[j];
-            s[j + 4] |= (uint8_t)m[j];
-        } else {
-            s[j + 4] = (uint8_t)((sc[j] & 15) | (m[j] & 15) << 4);
-            s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
-            s[j] |= (uint8_t)((m[j] >> 4) << 6);
-        }
-    }
-}
-
 static const struct asym_grid g_grid_q4k = {-1.0f, 0.1f, 20};
 static const struct asym_grid g_grid_q5k = {-0.5f, 0.1f, 15};
 static const struct asym_grid g_grid_q2k = {-0.5f, 0.1f, 15};
@@ -717,6 +793,19 @@ static void fit_k4_superblock(const float *x, int nmax, const struct asym_grid *
     code_scale_min(8, 32, nmax, 63, x, w, scales, mins, c, L);
 }
 
+/* The common part of q4_K and q5_K, the mirror of read_k4: header, codes and the low four bits
+ * of the quants. */
+static void write_k4(const struct scale_min_codes *c, const uint8_t L[QK_K], uint16_t *d,
+                     uint16_t *dmin, uint8_t scales[12], uint8_t qs[128])
+{
+    *d = c->d;
+    *dmin = c->dmin;
+    k4_set_scale_min(scales, c->sc, c->m);
+    for (int e = 0; e < QK_K; e += 64)
+        for (int l = 0; l < 32; l++)
+            qs[e / 2 + l] = (uint8_t)((L[e + l] & 15) | (L[e + 32 + l] & 15) << 4);
+}
+
 static void quantize_q4_K(const float *x, void *vy, int64_t nb)
 {
     struct blk_q4_K *y = vy;
@@ -724,22 +813,8 @@ static void quantize_q4_K(const float *x, void *vy, int64_t nb)
         struct scale_min_codes c;
         uint8_t L[QK_K];
         fit_k4_superblock(x, 15, &g_grid_q4k, &c, L);
-        y[b].d = c.d;
-        y[b].dmin = c.dmin;
-        k4_set_scale_min(y[b].scales, c.sc, c.m);
-        for (int e = 0; e < QK_K; e += 64)
-            for (int l = 0; l < 32; l++)
-                y[b].qs[e / 2 + l] = (uint8_t)(L[e + l] | L[e + 32 + l] << 4);
+        write_k4(&c, L, &y[b].d, &y[b].dmin, y[b].scales, y[b].qs);
     }
-}
-
-static void unpack_q4_K(const struct blk_q4_K *b, uint8_t q[QK_K])
-{
-    for (int e = 0; e < QK_K; e += 64)
-        for (int l = 0; l < 32; l++) {
-            q[e + l] = b->qs[e / 2 + l] & 15;
-            q[e + 32 + l] = b->qs[e / 2 + l] >> 4;
-        }
 }
 
 static void quantize_q5_K(const float *x, void *vy, int64_t nb)
@@ -749,111 +824,12 @@ static void quantize_q5_K(const float *x, void *vy, int64_t nb)
         struct scale_min_codes c;
         uint8_t L[QK_K];
         fit_k4_superblock(x, 31, &g_grid_q5k, &c, L);
-        y[b].d = c.d;
-        y[b].dmin = c.dmin;
-        k4_set_scale_min(y[b].scales, c.sc, c.m);
+        write_k4(&c, L, &y[b].d, &y[b].dmin, y[b].scales, y[b].qs);
         memset(y[b].qh, 0, sizeof y[b].qh);
         for (int e = 0; e < QK_K; e++)
             y[b].qh[e % 32] |= (uint8_t)((L[e] >> 4) << (e / 32));
-        for (int e = 0; e < QK_K; e += 64)
-            for (int l = 0; l < 32; l++)
-                y[b].qs[e / 2 + l] = (uint8_t)((L[e + l] & 15) | (L[e + 32 + l] & 15) << 4);
     }
 }
-
-static void unpack_q5_K(const struct blk_q5_K *b, uint8_t q[QK_K])
-{
-    for (int e = 0; e < QK_K; e += 64)
-        for (int l = 0; l < 32; l++) {
-            q[e + l] = b->qs[e / 2 + l] & 15;
-            q[e + 32 + l] = b->qs[e / 2 + l] >> 4;
-        }
-    for (int e = 0; e < QK_K; e++)
-        q[e] |= (uint8_t)(((b->qh[e % 32] >> (e / 32)) & 1) << 4);
-}
-
-/* value = d * sc(j) * q - dmin * m(j), sub-blocks of 32 */
-static void dequantize_k4_common(const uint8_t q[QK_K], const uint8_t scales[12], float d,
-                                 float dmin, float *y)
-{
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        k4_get_scale_min(scales, j, &sc, &m);
-        const float dl = d * (float)sc, ml = dmin * (float)m;
-        for (int l = 0; l < 32; l++)
-            y[32 * j + l] = dl * (float)q[32 * j + l] - ml;
-    }
-}
-
-static void dequantize_q4_K(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q4_K *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += QK_K) {
-        uint8_t q[QK_K];
-        unpack_q4_K(&x[b], q);
-        dequantize_k4_common(q, x[b].scales, h2f(x[b].d), h2f(x[b].dmin), y);
-    }
-}
-
-static void dequantize_q5_K(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q5_K *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += QK_K) {
-        uint8_t q[QK_K];
-        unpack_q5_K(&x[b], q);
-        dequantize_k4_common(q, x[b].scales, h2f(x[b].d), h2f(x[b].dmin), y);
-    }
-}
-
-/* sum_e (d sc q - dmin m) a_e with a_e = da qa_e:
- *   = d da * sum_j sc_j (sum_{e in j} q qa)  -  dmin da * sum_j m_j (sum_{e in j} qa),
- * the second sum read from the activations' bsums (two groups of 16 per sub-block of 32). */
-static float dot_k4_common(const uint8_t q[QK_K], const uint8_t scales[12], float d, float dmin,
-                           const struct blk_q8_K *a)
-{
-    int isum = 0, isum_min = 0;
-    for (int j = 0; j < 8; j++) {
-        int sc, m, s = 0;
-        k4_get_scale_min(scales, j, &sc, &m);
-        for (int l = 0; l < 32; l++)
-            s += q[32 * j + l] * a->qs[32 * j + l];
-        isum += sc * s;
-        isum_min += m * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
-    }
-    return d * a->d * (float)isum - dmin * a->d * (float)isum_min;
-}
-
-static float dot_q4_K_q8_K(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q4_K *w = vw;
-    const struct blk_q8_K *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t q[QK_K];
-        unpack_q4_K(&w[b], q);
-        sum += dot_k4_common(q, w[b].scales, h2f(w[b].d), h2f(w[b].dmin), &a[b]);
-    }
-    return sum;
-}
-
-static float dot_q5_K_q8_K(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q5_K *w = vw;
-    const struct blk_q8_K *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t q[QK_K];
-        unpack_q5_K(&w[b], q);
-        sum += dot_k4_common(q, w[b].scales, h2f(w[b].d), h2f(w[b].dmin), &a[b]);
-    }
-    return sum;
-}
-
-/* ---- q2_K ---- */
-
-/* Byte and shift of element e in the 2-bit planes of q2_K / q3_K. */
-static inline int plane2_byte(int e) { return 32 * (e / 128) + e % 32; }
-static inline int plane2_shift(int e) { return 2 * ((e % 128) / 32); }
 
 static void quantize_q2_K(const float *x, void *vy, int64_t nb)
 {
@@ -874,69 +850,6 @@ static void quantize_q2_K(const float *x, void *vy, int64_t nb)
         memset(y[b].qs, 0, sizeof y[b].qs);
         for (int e = 0; e < QK_K; e++)
             y[b].qs[plane2_byte(e)] |= (uint8_t)(L[e] << plane2_shift(e));
-    }
-}
-
-static void unpack_q2_K(const struct blk_q2_K *b, uint8_t q[QK_K])
-{
-    for (int e = 0; e < QK_K; e++)
-        q[e] = (b->qs[plane2_byte(e)] >> plane2_shift(e)) & 3;
-}
-
-static void dequantize_q2_K(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q2_K *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += QK_K) {
-        const float d = h2f(x[b].d), dmin = h2f(x[b].dmin);
-        uint8_t q[QK_K];
-        unpack_q2_K(&x[b], q);
-        for (int j = 0; j < 16; j++) {
-            const float dl = d * (float)(x[b].scales[j] & 15);
-            const float ml = dmin * (float)(x[b].scales[j] >> 4);
-            for (int l = 0; l < 16; l++)
-                y[16 * j + l] = dl * (float)q[16 * j + l] - ml;
-        }
-    }
-}
-
-static float dot_q2_K_q8_K(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q2_K *w = vw;
-    const struct blk_q8_K *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t q[QK_K];
-        unpack_q2_K(&w[b], q);
-        int isum = 0, isum_min = 0;
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int l = 0; l < 16; l++)
-                s += q[16 * j + l] * a[b].qs[16 * j + l];
-            isum += (w[b].scales[j] & 15) * s;
-            isum_min += (w[b].scales[j] >> 4) * a[b].bsums[j];
-        }
-        sum += a[b].d * h2f(w[b].d) * (float)isum - a[b].d * h2f(w[b].dmin) * (float)isum_min;
-    }
-    return sum;
-}
-
-/* ---- q3_K ---- */
-
-static void q3k_get_codes(const uint8_t s[12], int c[16])
-{
-    for (int j = 0; j < 16; j++) {
-        int low = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-        int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-        c[j] = low | high << 4;
-    }
-}
-
-static void q3k_set_codes(uint8_t s[12], const int c[16])
-{
-    memset(s, 0, 12);
-    for (int j = 0; j < 16; j++) {
-        s[j % 8] |= (uint8_t)((c[j] & 15) << (j < 8 ? 0 : 4));
-        s[8 + j % 4] |= (uint8_t)((c[j] >> 4) << (2 * (j / 4)));
     }
 }
 
@@ -984,28 +897,31 @@ static bool code_scales_sym(int n_sub, int sub, int nmax, int half_codes, bool r
     return true;
 }
 
+/* Fits the 16 sub-blocks of 16 of one symmetric super-block (q3_K: nmax 4 and 6-bit codes;
+ * q6_K: nmax 32 and 8-bit codes) and codes their scales. False for an all-zero block. */
+static bool fit_sym_superblock(const float *x, int nmax, int half_codes, bool refine,
+                               int codes[16], uint16_t *d, uint8_t L[QK_K])
+{
+    float w[QK_K], scales[16];
+    int8_t Ls[QK_K];
+    importance(x, QK_K, rms_of(x, QK_K), w);
+    for (int j = 0; j < 16; j++)
+        scales[j] = fit_scale_sym(16, nmax, x + 16 * j, w + 16 * j, Ls + 16 * j);
+    return code_scales_sym(16, 16, nmax, half_codes, refine, x, w, scales, codes, d, L);
+}
+
 static void quantize_q3_K(const float *x, void *vy, int64_t nb)
 {
     struct blk_q3_K *y = vy;
     for (int64_t b = 0; b < nb; b++, x += QK_K) {
-        float w[QK_K], scales[16];
-        int8_t Ls[QK_K];
         uint8_t L[QK_K];
         int codes[16];
-        importance(x, QK_K, rms_of(x, QK_K), w);
-        for (int j = 0; j < 16; j++)
-            scales[j] = fit_scale_sym(16, 4, x + 16 * j, w + 16 * j, Ls + 16 * j);
-        memset(y[b].hmask, 0, sizeof y[b].hmask);
-        memset(y[b].qs, 0, sizeof y[b].qs);
-        if (!code_scales_sym(16, 16, 4, 32, true, x, w, scales, codes, &y[b].d, L)) {
-            memset(y[b].scales, 0, sizeof y[b].scales);
-            y[b].d = 0;
+        memset(&y[b], 0, sizeof y[b]);
+        if (!fit_sym_superblock(x, 4, 32, true, codes, &y[b].d, L))
             continue;
-        }
-        int stored[16];
         for (int j = 0; j < 16; j++)
-            stored[j] = codes[j] + 32;
-        q3k_set_codes(y[b].scales, stored);
+            codes[j] += 32;
+        q3k_set_codes(y[b].scales, codes);
         for (int e = 0; e < QK_K; e++) {
             y[b].qs[plane2_byte(e)] |= (uint8_t)((L[e] & 3) << plane2_shift(e));
             y[b].hmask[e % 32] |= (uint8_t)((L[e] >> 2) << (e / 32));
@@ -1013,78 +929,16 @@ static void quantize_q3_K(const float *x, void *vy, int64_t nb)
     }
 }
 
-/* Signed quants q - 4 in -4..3. */
-static void unpack_q3_K(const struct blk_q3_K *b, int8_t q[QK_K])
-{
-    for (int e = 0; e < QK_K; e++) {
-        int low = (b->qs[plane2_byte(e)] >> plane2_shift(e)) & 3;
-        int high = (b->hmask[e % 32] >> (e / 32)) & 1;
-        q[e] = (int8_t)((low | high << 2) - 4);
-    }
-}
-
-static void dequantize_q3_K(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q3_K *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += QK_K) {
-        const float d = h2f(x[b].d);
-        int c[16];
-        int8_t q[QK_K];
-        q3k_get_codes(x[b].scales, c);
-        unpack_q3_K(&x[b], q);
-        for (int j = 0; j < 16; j++) {
-            const float dl = d * (float)(c[j] - 32);
-            for (int l = 0; l < 16; l++)
-                y[16 * j + l] = dl * (float)q[16 * j + l];
-        }
-    }
-}
-
-static float dot_q3_K_q8_K(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q3_K *w = vw;
-    const struct blk_q8_K *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int c[16], isum = 0;
-        int8_t q[QK_K];
-        q3k_get_codes(w[b].scales, c);
-        unpack_q3_K(&w[b], q);
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int l = 0; l < 16; l++)
-                s += q[16 * j + l] * a[b].qs[16 * j + l];
-            isum += (c[j] - 32) * s;
-        }
-        sum += h2f(w[b].d) * a[b].d * (float)isum;
-    }
-    return sum;
-}
-
-/* ---- q6_K ---- */
-
-static inline int q6_ql_byte(int e) { return 64 * (e / 128) + (e % 128) % 64; }
-static inline int q6_ql_shift(int e) { return 4 * ((e % 128) / 64); }
-static inline int q6_qh_byte(int e) { return 32 * (e / 128) + e % 32; }
-static inline int q6_qh_shift(int e) { return 2 * ((e % 128) / 32); }
-
 static void quantize_q6_K(const float *x, void *vy, int64_t nb)
 {
     struct blk_q6_K *y = vy;
     for (int64_t b = 0; b < nb; b++, x += QK_K) {
-        float w[QK_K], scales[16];
-        int8_t Ls[QK_K];
         uint8_t L[QK_K];
         int codes[16];
-        importance(x, QK_K, rms_of(x, QK_K), w);
-        for (int j = 0; j < 16; j++)
-            scales[j] = fit_scale_sym(16, 32, x + 16 * j, w + 16 * j, Ls + 16 * j);
         memset(&y[b], 0, sizeof y[b]);
-        /* 8-bit codes leave little to gain from nudging them, so code_scales_sym rounds only */
-        if (!code_scales_sym(16, 16, 32, 128, false, x, w, scales, codes, &y[b].d, L)) {
-            y[b].d = 0;
+        /* 8-bit codes leave little to gain from nudging them: round only */
+        if (!fit_sym_superblock(x, 32, 128, false, codes, &y[b].d, L))
             continue;
-        }
         for (int j = 0; j < 16; j++)
             y[b].scales[j] = (int8_t)codes[j];
         for (int e = 0; e < QK_K; e++) {
@@ -1092,51 +946,6 @@ static void quantize_q6_K(const float *x, void *vy, int64_t nb)
             y[b].qh[q6_qh_byte(e)] |= (uint8_t)((L[e] >> 4) << q6_qh_shift(e));
         }
     }
-}
-
-/* Signed quants q - 32 in -32..31. */
-static void unpack_q6_K(const struct blk_q6_K *b, int8_t q[QK_K])
-{
-    for (int e = 0; e < QK_K; e++) {
-        int low = (b->ql[q6_ql_byte(e)] >> q6_ql_shift(e)) & 15;
-        int high = (b->qh[q6_qh_byte(e)] >> q6_qh_shift(e)) & 3;
-        q[e] = (int8_t)((low | high << 4) - 32);
-    }
-}
-
-static void dequantize_q6_K(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q6_K *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += QK_K) {
-        const float d = h2f(x[b].d);
-        int8_t q[QK_K];
-        unpack_q6_K(&x[b], q);
-        for (int j = 0; j < 16; j++) {
-            const float dl = d * (float)x[b].scales[j];
-            for (int l = 0; l < 16; l++)
-                y[16 * j + l] = dl * (float)q[16 * j + l];
-        }
-    }
-}
-
-static float dot_q6_K_q8_K(int64_t nb, const void *vw, const void *va)
-{
-    const struct blk_q6_K *w = vw;
-    const struct blk_q8_K *a = va;
-    float sum = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        int8_t q[QK_K];
-        int isum = 0;
-        unpack_q6_K(&w[b], q);
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int l = 0; l < 16; l++)
-                s += q[16 * j + l] * a[b].qs[16 * j + l];
-            isum += w[b].scales[j] * s;
-        }
-        sum += h2f(w[b].d) * a[b].d * (float)isum;
-    }
-    return sum;
 }
 
 /* ---- q8_K: the K-quants' activations. Exactly llama.cpp's rule, since the engine's logits
@@ -1160,33 +969,26 @@ static void quantize_q8_K(const float *x, void *vy, int64_t nb)
     }
 }
 
-static void dequantize_q8_K(const void *vx, float *y, int64_t nb)
-{
-    const struct blk_q8_K *x = vx;
-    for (int64_t b = 0; b < nb; b++, y += QK_K)
-        for (int e = 0; e < QK_K; e++)
-            y[e] = x[b].d * (float)x[b].qs[e];
-}
-
 /* ======================================================================================
  * plain types
  * ====================================================================================== */
 
+static inline float plain_value(enum dtype t, const void *x, int64_t i)
+{
+    switch (t) {
+    case DT_F16: return fp16_to_fp32(((const uint16_t *)x)[i]);
+    case DT_BF16: return bf16_to_fp32(((const uint16_t *)x)[i]);
+    default: return ((const float *)x)[i];
+    }
+}
+
 static void quantize_f32(const float *x, void *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
-static void dequantize_f32(const void *x, float *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
 
 static void quantize_f16(const float *x, void *vy, int64_t n)
 {
     uint16_t *y = vy;
     for (int64_t i = 0; i < n; i++)
         y[i] = fp32_to_fp16(x[i]);
-}
-
-static void dequantize_f16(const void *vx, float *y, int64_t n)
-{
-    const uint16_t *x = vx;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = fp16_to_fp32(x[i]);
 }
 
 static void quantize_bf16(const float *x, void *vy, int64_t n)
@@ -1196,68 +998,32 @@ static void quantize_bf16(const float *x, void *vy, int64_t n)
         y[i] = fp32_to_bf16(x[i]);
 }
 
-static void dequantize_bf16(const void *vx, float *y, int64_t n)
-{
-    const uint16_t *x = vx;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = bf16_to_fp32(x[i]);
-}
-
-static float dot_f32(int64_t n, const void *vw, const void *va)
-{
-    const float *w = vw, *a = va;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)(w[i] * a[i]);
-    return (float)sum;
-}
-
-static float dot_f16(int64_t n, const void *vw, const void *va)
-{
-    const uint16_t *w = vw, *a = va;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)(fp16_to_fp32(w[i]) * fp16_to_fp32(a[i]));
-    return (float)sum;
-}
-
-static float dot_bf16(int64_t n, const void *vw, const void *va)
-{
-    const uint16_t *w = vw, *a = va;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)(bf16_to_fp32(w[i]) * bf16_to_fp32(a[i]));
-    return (float)sum;
-}
-
 /* ======================================================================================
- * dispatch
+ * dispatch, dequantization and dot products
  * ====================================================================================== */
 
-/* Per-type entry points; counts are in blocks (= elements for the plain types). */
 struct quant_ops {
-    void (*quantize)(const float *x, void *y, int64_t n_blocks);
-    void (*dequantize)(const void *x, float *y, int64_t n_blocks);
-    float (*vec_dot)(int64_t n_blocks, const void *w, const void *a); /* NULL: activation-only */
-    enum dtype dot_type;
+    void (*quantize)(const float *x, void *y, int64_t n_blocks); /* plain types: n elements */
+    void (*read)(const void *row, int64_t b, struct unpacked *u);  /* NULL for plain types */
+    enum dtype dot_type;                                           /* DT_COUNT: no weight dot */
 };
 
 static const struct quant_ops g_ops[DT_COUNT] = {
-    [DT_F32] = {quantize_f32, dequantize_f32, dot_f32, DT_F32},
-    [DT_F16] = {quantize_f16, dequantize_f16, dot_f16, DT_F16},
-    [DT_BF16] = {quantize_bf16, dequantize_bf16, dot_bf16, DT_BF16},
-    [DT_Q4_0] = {quantize_q4_0, dequantize_q4_0, dot_q4_0_q8_0, DT_Q8_0},
-    [DT_Q4_1] = {quantize_q4_1, dequantize_q4_1, dot_q4_1_q8_1, DT_Q8_1},
-    [DT_Q5_0] = {quantize_q5_0, dequantize_q5_0, dot_q5_0_q8_0, DT_Q8_0},
-    [DT_Q5_1] = {quantize_q5_1, dequantize_q5_1, dot_q5_1_q8_1, DT_Q8_1},
-    [DT_Q8_0] = {quantize_q8_0, dequantize_q8_0, dot_q8_0_q8_0, DT_Q8_0},
-    [DT_Q8_1] = {quantize_q8_1, dequantize_q8_1, NULL, DT_COUNT},
-    [DT_Q2_K] = {quantize_q2_K, dequantize_q2_K, dot_q2_K_q8_K, DT_Q8_K},
-    [DT_Q3_K] = {quantize_q3_K, dequantize_q3_K, dot_q3_K_q8_K, DT_Q8_K},
-    [DT_Q4_K] = {quantize_q4_K, dequantize_q4_K, dot_q4_K_q8_K, DT_Q8_K},
-    [DT_Q5_K] = {quantize_q5_K, dequantize_q5_K, dot_q5_K_q8_K, DT_Q8_K},
-    [DT_Q6_K] = {quantize_q6_K, dequantize_q6_K, dot_q6_K_q8_K, DT_Q8_K},
-    [DT_Q8_K] = {quantize_q8_K, dequantize_q8_K, NULL, DT_COUNT},
+    [DT_F32] = {quantize_f32, NULL, DT_F32},
+    [DT_F16] = {quantize_f16, NULL, DT_F16},
+    [DT_BF16] = {quantize_bf16, NULL, DT_BF16},
+    [DT_Q4_0] = {quantize_q4_0, read_q4_0, DT_Q8_0},
+    [DT_Q4_1] = {quantize_q4_1, read_q4_1, DT_Q8_1},
+    [DT_Q5_0] = {quantize_q5_0, read_q5_0, DT_Q8_0},
+    [DT_Q5_1] = {quantize_q5_1, read_q5_1, DT_Q8_1},
+    [DT_Q8_0] = {quantize_q8_0, read_q8_0, DT_Q8_0},
+    [DT_Q8_1] = {quantize_q8_1, read_q8_1, DT_COUNT},
+    [DT_Q2_K] = {quantize_q2_K, read_q2_K, DT_Q8_K},
+    [DT_Q3_K] = {quantize_q3_K, read_q3_K, DT_Q8_K},
+    [DT_Q4_K] = {quantize_q4_K, read_q4_K, DT_Q8_K},
+    [DT_Q5_K] = {quantize_q5_K, read_q5_K, DT_Q8_K},
+    [DT_Q6_K] = {quantize_q6_K, read_q6_K, DT_Q8_K},
+    [DT_Q8_K] = {quantize_q8_K, read_q8_K, DT_COUNT},
 };
 
 static const struct quant_ops *ops_of(enum dtype t)
@@ -1295,12 +1061,56 @@ void quant_dequantize_row_ref(enum dtype t, const void *x, float *y, int64_t n)
 {
     const struct quant_ops *o = ops_of(t);
     assert(o);
-    o->dequantize(x, y, n_blocks(t, n));
+    const int64_t nb = n_blocks(t, n);
+    if (!o->read) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = plain_value(t, x, i);
+        return;
+    }
+    struct unpacked u;
+    for (int64_t b = 0; b < nb; b++) {
+        o->read(x, b, &u);
+        for (int j = 0; j < u.n / u.sub; j++) {
+            const float dl = u.d * (float)u.sc[j], ml = u.dmin * (float)u.m[j];
+            for (int i = j * u.sub; i < (j + 1) * u.sub; i++)
+                *y++ = dl * (float)u.q[i] - ml;
+        }
+    }
 }
 
+/* sum_i w_i a_i with w_i = (dw sc_j) qw_i - dmin m_j and a_i = da qa_i:
+ *   = dw da * sum_j sc_j (sum_{i in j} qw_i qa_i)  -  dmin da * sum_j m_j (sum_{i in j} qa_i),
+ * the inner sums in integers. For q8_1 activations the second term is dmin * s, with the block's
+ * stored s = da * sum qa (q4_1 and q5_1 have one sub-block), as ggml computes it. */
 float quant_vec_dot_ref(enum dtype t, int64_t n, const void *w, const void *a)
 {
     const struct quant_ops *o = ops_of(t);
-    assert(o && o->vec_dot);
-    return o->vec_dot(n_blocks(t, n), w, a);
+    assert(o && o->dot_type != DT_COUNT);
+    if (!o->read) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            sum += (double)(plain_value(t, w, i) * plain_value(t, a, i));
+        return (float)sum;
+    }
+    const struct quant_ops *oa = ops_of(o->dot_type);
+    const int64_t nb = n_blocks(t, n);
+    struct unpacked uw, ua;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        o->read(w, b, &uw);
+        oa->read(a, b, &ua);
+        int isum = 0, isum_min = 0;
+        for (int j = 0; j < uw.n / uw.sub; j++) {
+            int s = 0;
+            for (int i = j * uw.sub; i < (j + 1) * uw.sub; i++)
+                s += uw.q[i] * ua.q[i];
+            isum += uw.sc[j] * s;
+            for (int g = j * uw.sub / 16; g < (j + 1) * uw.sub / 16; g++)
+                isum_min += uw.m[j] * ua.qsum16[g];
+        }
+        const float min_term = o->dot_type == DT_Q8_1 ? uw.dmin * ua.s
+                                                      : uw.dmin * ua.d * (float)isum_min;
+        sum += uw.d * ua.d * (float)isum - min_term;
+    }
+    return sum;
 }

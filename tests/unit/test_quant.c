@@ -540,10 +540,12 @@ static void golden_weight(struct reader *r, enum dtype t)
     CHECK_MSG(qg_hash(QG_HASH_INIT, y, sizeof(float) * (size_t)n_stored) == deq_hash,
               "%s: dequantized rows differ from ggml's", dtype_name(t));
 
-    /* 2. our dot of ggml's bytes with ggml's activation bytes is ggml's (SIMD, so a different
-     * float summation order; the integer parts are exact): within 2e-6 of sum |w_i a_i| */
+    /* 2. our dot of ggml's bytes with ggml's activation bytes is ggml's: the integer parts are
+     * exact, only the float summation order differs (ggml runs SIMD lanes): within 2e-7 of
+     * sum |w_i a_i| (measured: at most 3e-8) */
     float da[QG_N_PER_ROW];
     quant_dequantize_row_ref(at, act, da, n);
+    double worst = 0.0;
     for (int row = 0; row < QG_N_STORED; row++) {
         float want;
         memcpy(&want, (const char *)dots + 4 * row, 4);
@@ -552,9 +554,13 @@ static void golden_weight(struct reader *r, enum dtype t)
         double mag = 0.0;
         for (int64_t i = 0; i < n; i++)
             mag += fabs((double)y[row * n + i] * da[i]);
-        CHECK_MSG(fabs((double)got - want) <= 2e-6 * mag + 1e-30,
+        CHECK_MSG(fabs((double)got - want) <= 2e-7 * mag + 1e-30,
                   "%s row %d: dot %.9g, ggml %.9g (|w||a| %g)", dtype_name(t), row, got, want, mag);
+        if (mag > 0.0 && fabs((double)got - want) / mag > worst)
+            worst = fabs((double)got - want) / mag;
     }
+    fprintf(stderr, "  %-5s dot of ggml's bytes: largest |ours - ggml| / sum|w a| = %.2g\n",
+            dtype_name(t), worst);
     free(y);
 
     /* 3. our quantizer against ggml's */
