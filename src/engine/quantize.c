@@ -372,8 +372,8 @@ static struct order_key *plan_order(const struct gguf *g)
     return k;
 }
 
-int quantize_plan(const struct gguf *g, const struct quantize_target *t, uint32_t *types,
-                  int *n_fallback, struct err *e)
+int quantize_plan(const struct gguf *g, const struct quantize_target *t, bool pure,
+                  uint32_t *types, int *n_fallback, struct err *e)
 {
     struct mix_state s = {.target = t, .tied = true};
     if (read_model_info(g, &s.m, e))
@@ -392,7 +392,8 @@ int quantize_plan(const struct gguf *g, const struct quantize_target *t, uint32_
         if (may_quantize(ti)) {
             nt = t->base;
             if (!is_float_type(t->base)) {
-                rc = mix_type(&s, ti, category_of(ti->name), &nt, e);
+                if (!pure)
+                    rc = mix_type(&s, ti, category_of(ti->name), &nt, e);
                 nt = fallback_type(&s, ti, nt);
             }
         }
@@ -555,7 +556,7 @@ static int prepare_writer(const struct gguf *g, const struct quantize_target *ta
 }
 
 int quantize_file(const char *in_path, const char *out_path, const struct quantize_target *target,
-                  int n_threads, struct quantize_stats *stats, struct err *e)
+                  bool pure, int n_threads, struct quantize_stats *stats, struct err *e)
 {
     struct quantize_stats st = {0};
     struct gguf *g = NULL;
@@ -568,7 +569,7 @@ int quantize_file(const char *in_path, const char *out_path, const struct quanti
         return -1;
     const int64_t n = gguf_n_tensors(g);
     types = xmalloc_array((size_t)(n > 0 ? n : 1), sizeof *types);
-    if (quantize_plan(g, target, types, &st.n_fallback, e))
+    if (quantize_plan(g, target, pure, types, &st.n_fallback, e))
         goto done;
     w = gguf_writer_new();
     if (prepare_writer(g, target, types, w, e) || gguf_writer_open(w, out_path, e))

@@ -21,6 +21,7 @@
 #include "engine/dtype.h"
 #include "engine/gguf.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct quantize_target {
@@ -36,11 +37,13 @@ const struct quantize_target *quantize_target_find(const char *name);
 const char *quantize_target_list(void);
 
 /* Decides the output type of every tensor of g (in gguf_tensor order) for target t, reading the
- * architecture's hyperparameters from g's metadata. types[] has gguf_n_tensors(g) entries.
+ * architecture's hyperparameters from g's metadata. pure (llama-quantize --pure) skips the
+ * mixing rules: every quantizable tensor gets t's default type, falling back only where a row
+ * length cannot hold it. types[] has gguf_n_tensors(g) entries.
  * *n_fallback (may be NULL) receives how many tensors needed a fallback type. Fails with a
  * message for metadata the rules need but cannot read. */
-int quantize_plan(const struct gguf *g, const struct quantize_target *t, uint32_t *types,
-                  int *n_fallback, struct err *e);
+int quantize_plan(const struct gguf *g, const struct quantize_target *t, bool pure,
+                  uint32_t *types, int *n_fallback, struct err *e);
 
 struct quantize_stats {
     uint64_t bytes_in, bytes_out;   /* tensor data, without headers or padding */
@@ -51,6 +54,6 @@ struct quantize_stats {
 /* Reads in_path, writes out_path (through out_path.tmp, renamed when complete). n_threads >= 1.
  * stats may be NULL. */
 int quantize_file(const char *in_path, const char *out_path, const struct quantize_target *t,
-                  int n_threads, struct quantize_stats *stats, struct err *e);
+                  bool pure, int n_threads, struct quantize_stats *stats, struct err *e);
 
 #endif

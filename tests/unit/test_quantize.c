@@ -209,7 +209,7 @@ static void check_rules_llama8(const struct gguf *g)
     uint32_t types[MAX_SYNTH_TENSORS];
     struct err e;
     int n_fb = 0;
-    CHECK(quantize_plan(g, quantize_target_find("Q4_K_M"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("Q4_K_M"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "token_embd.weight", DT_Q4_K); /* not tied: an ordinary tensor */
     CHECK_TYPE(g, types, "output.weight", DT_Q6_K);
     CHECK_TYPE(g, types, "output_norm.weight", DT_F32);
@@ -229,27 +229,36 @@ static void check_rules_llama8(const struct gguf *g)
     }
     CHECK_EQ_INT(n_fb, 8);
 
-    CHECK(quantize_plan(g, quantize_target_find("Q2_K"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("Q2_K"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "blk.2.attn_v.weight", DT_Q4_K); /* GQA 4 */
     CHECK_TYPE(g, types, "blk.2.attn_output.weight", DT_Q3_K);
     CHECK_TYPE(g, types, "blk.2.ffn_down.weight", DT_Q4_0); /* q3_K falls back */
     CHECK_TYPE(g, types, "blk.2.ffn_up.weight", DT_Q2_K);
     CHECK_TYPE(g, types, "output.weight", DT_Q6_K);
 
-    CHECK(quantize_plan(g, quantize_target_find("Q3_K_M"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("Q3_K_M"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "blk.0.attn_v.weight", DT_Q5_K);
     CHECK_TYPE(g, types, "blk.1.attn_v.weight", DT_Q5_K);
     CHECK_TYPE(g, types, "blk.2.attn_v.weight", DT_Q4_K);
     CHECK_TYPE(g, types, "blk.2.attn_output.weight", DT_Q4_K);
 
-    CHECK(quantize_plan(g, quantize_target_find("Q8_0"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("Q8_0"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "output.weight", DT_Q8_0);
     CHECK_TYPE(g, types, "blk.0.ffn_down.weight", DT_Q8_0);
     CHECK_EQ_INT(n_fb, 0);
 
-    CHECK(quantize_plan(g, quantize_target_find("F16"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("F16"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "output.weight", DT_F16);
     CHECK_TYPE(g, types, "output_norm.weight", DT_F32);
+
+    /* --pure: the default type everywhere, fallbacks only where a row cannot hold it */
+    CHECK(quantize_plan(g, quantize_target_find("Q4_K_M"), true, types, &n_fb, &e) == 0);
+    CHECK_TYPE(g, types, "output.weight", DT_Q4_K);
+    CHECK_TYPE(g, types, "token_embd.weight", DT_Q4_K);
+    CHECK_TYPE(g, types, "blk.0.attn_v.weight", DT_Q4_K);
+    CHECK_TYPE(g, types, "blk.0.ffn_down.weight", DT_Q5_0); /* 288-long rows fall back */
+    CHECK_TYPE(g, types, "output_norm.weight", DT_F32);
+    CHECK_EQ_INT(n_fb, 8);
 }
 
 static void check_rules_qwen2tied(const struct gguf *g)
@@ -257,12 +266,12 @@ static void check_rules_qwen2tied(const struct gguf *g)
     uint32_t types[MAX_SYNTH_TENSORS];
     struct err e;
     int n_fb = 0;
-    CHECK(quantize_plan(g, quantize_target_find("Q4_K_M"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("Q4_K_M"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "token_embd.weight", DT_Q6_K); /* tied: plays output.weight */
     CHECK_TYPE(g, types, "blk.0.attn_q.bias", DT_F32);
     CHECK_TYPE(g, types, "blk.1.ffn_down.weight", DT_F16); /* 200 is not a multiple of 32 */
     CHECK_EQ_INT(n_fb, 2);
-    CHECK(quantize_plan(g, quantize_target_find("Q4_0"), types, &n_fb, &e) == 0);
+    CHECK(quantize_plan(g, quantize_target_find("Q4_0"), false, types, &n_fb, &e) == 0);
     CHECK_TYPE(g, types, "token_embd.weight", DT_Q6_K);
     CHECK_TYPE(g, types, "blk.0.attn_k.weight", DT_Q4_0);
 }
@@ -292,7 +301,7 @@ static void test_plan_vs_llama_quantize(void)
             check_rules_qwen2tied(g);
         for (size_t ti = 0; ti < N_ALL_TARGETS && table; ti++) {
             uint32_t types[MAX_SYNTH_TENSORS];
-            CHECK(quantize_plan(g, quantize_target_find(g_all_targets[ti]), types, NULL, &e) == 0);
+            CHECK(quantize_plan(g, quantize_target_find(g_all_targets[ti]), false, types, NULL, &e) == 0);
             for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
                 char prefix[160];
                 int n = snprintf(prefix, sizeof prefix, "\n%s\t%s\t%s\t", m->name,
@@ -335,7 +344,7 @@ static double check_file(const struct synth *m, enum dtype wtype, const char *ta
     struct quantize_stats st;
     double rel = -1.0;
     CHECK(write_model(m, in, wtype, -1, &e) == 0);
-    int rc = quantize_file(in, out, target, n_threads, &st, &e);
+    int rc = quantize_file(in, out, target, false, n_threads, &st, &e);
     CHECK_MSG(rc == 0, "%s -> %s: %s", m->name, target_name, e.msg);
     struct gguf *gi = NULL, *go = NULL;
     if (rc == 0 && gguf_open(in, &gi, &e) == 0 && gguf_open(out, &go, &e) == 0) {
@@ -349,7 +358,7 @@ static double check_file(const struct synth *m, enum dtype wtype, const char *ta
         CHECK_EQ_INT(gguf_n_kv(go), gguf_n_kv(gi) + 1);
         /* tensors: same order and shapes, the planned types, sizes that add up */
         uint32_t types[MAX_SYNTH_TENSORS];
-        CHECK(quantize_plan(gi, target, types, NULL, &e) == 0);
+        CHECK(quantize_plan(gi, target, false, types, NULL, &e) == 0);
         CHECK_EQ_INT(gguf_n_tensors(go), gguf_n_tensors(gi));
         uint64_t total = 0;
         for (int64_t i = 0; i < gguf_n_tensors(go) && i < gguf_n_tensors(gi); i++) {
@@ -413,8 +422,8 @@ static void test_requantize(void)
     struct err e;
     struct quantize_stats st;
     CHECK(write_model(&g_models[1], in, DT_F32, -1, &e) == 0);
-    CHECK(quantize_file(in, q8, quantize_target_find("Q8_0"), 2, &st, &e) == 0);
-    CHECK(quantize_file(q8, q4, quantize_target_find("Q4_K_S"), 2, &st, &e) == 0);
+    CHECK(quantize_file(in, q8, quantize_target_find("Q8_0"), false, 2, &st, &e) == 0);
+    CHECK(quantize_file(q8, q4, quantize_target_find("Q4_K_S"), false, 2, &st, &e) == 0);
     CHECK(st.n_requantized > 0);
     struct gguf *g = NULL;
     if (gguf_open(q4, &g, &e) == 0) {
@@ -451,22 +460,22 @@ static void test_errors(void)
     const struct quantize_target *q4 = quantize_target_find("Q4_K_M");
     const char *in = tmp_path("bad.gguf"), *out = tmp_path("bad_out.gguf");
 
-    CHECK(quantize_file(tmp_path("missing.gguf"), out, q4, 1, NULL, &e) != 0);
+    CHECK(quantize_file(tmp_path("missing.gguf"), out, q4, false, 1, NULL, &e) != 0);
     CHECK(strstr(e.msg, "missing.gguf") != NULL);
 
     /* a NaN in a weight: refused, naming the tensor, and no output file left behind */
     CHECK(write_model(&g_models[1], in, DT_F32, 5, &e) == 0);
-    CHECK(quantize_file(in, out, q4, 2, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, q4, false, 2, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "NaN") && strstr(e.msg, "blk.0.attn_v.weight") && strstr(e.msg, "row 64"),
               "%s", e.msg);
     CHECK(access(out, F_OK) != 0);
 
     /* the rules need the architecture and the layer count */
     write_meta_only(in, "llama", -1, -1);
-    CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, q4, false, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "llama.block_count") != NULL, "%s", e.msg);
     write_meta_only(in, NULL, 1, -1);
-    CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, q4, false, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "general.architecture") != NULL, "%s", e.msg);
 
     /* a 2-D weight of a type baton cannot read */
@@ -479,19 +488,19 @@ static void test_errors(void)
     uint8_t zeros[2 * 136] = {0};
     CHECK(gguf_writer_write(w, zeros, sizeof zeros, &e) == 0 && gguf_writer_close(w, &e) == 0);
     gguf_writer_free(w);
-    CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, q4, false, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "iq4_xs") != NULL, "%s", e.msg);
     /* ... whatever the target, since f16 too needs its values */
-    CHECK(quantize_file(in, out, quantize_target_find("F16"), 1, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, quantize_target_find("F16"), false, 1, NULL, &e) != 0);
 
     /* split shards */
     write_meta_only(in, "llama", 1, 3);
-    CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, q4, false, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "split") != NULL, "%s", e.msg);
 
     /* falcon's own rules are not implemented: refused rather than quantized differently */
     write_meta_only(in, "falcon", 1, -1);
-    CHECK(quantize_file(in, out, q4, 1, NULL, &e) != 0);
+    CHECK(quantize_file(in, out, q4, false, 1, NULL, &e) != 0);
     CHECK_MSG(strstr(e.msg, "falcon") != NULL, "%s", e.msg);
     unlink(in);
     unlink(out);
