@@ -7,6 +7,11 @@ PACKAGES=(
   build-essential cmake pkg-config       # the build
   clang libclang-rt-14-dev llvm          # libFuzzer targets, sanitizer runtimes, llvm-symbolizer
   libjansson-dev                         # JSON (tokenizer.json, configs, API bodies)
+  libcurl4-openssl-dev                   # HTTP client to upstream tiers (multi interface)
+  libyaml-dev                            # the serve configuration
+  libsqlite3-dev                         # the cost ledger
+  libpcre2-dev                           # regex rules and policies
+  wrk                                    # load generator for bench/
   python3                                # unicode table generator, golden-file scripts
   git ca-certificates curl               # fetching npm packages, the reference bundle
 )
