@@ -4,6 +4,8 @@
 
 #include "engine/quant.h"
 
+#include <cpuid.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,12 +26,40 @@ static const struct kernels g_ref = {"ref", ref_vec_dot, ref_quantize_act};
 
 const struct kernels *kernels_ref(void) { return &g_ref; }
 
+/* CPU features from cpuid, with the OS's consent to save the wide registers (XCR0), so the
+ * answer is the same under gcc and clang (whose __builtin_cpu_supports names differ). */
+struct cpu_features {
+    bool avx2, fma, f16c;
+};
+
+static struct cpu_features cpu_features(void)
+{
+    struct cpu_features f = {false, false, false};
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return f;
+    bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29);
+    if (!osxsave)
+        return f;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    bool ymm = (xlo & 6) == 6; /* SSE and AVX state */
+    if (!ymm || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return f;
+    f.avx2 = b & (1u << 5);
+    f.fma = fma;
+    f.f16c = f16c;
+#endif
+    return f;
+}
+
 const struct kernels *kernels_for(const char *name)
 {
     if (strcmp(name, "ref") == 0)
         return &g_ref;
-    if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    struct cpu_features f = cpu_features();
+    if (strcmp(name, "avx2") == 0 && f.avx2 && f.fma && f.f16c)
         return kernels_avx2();
     return NULL;
 }
