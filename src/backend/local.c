@@ -1,0 +1,519 @@
+/* local: the engine behind a request queue (see local.h).
+ *
+ * Lifetime of a request (`struct seq`): start() (loop thread) tokenizes the prompt, checks it
+ * fits, and queues the seq; the worker moves queued seqs into free slots, evaluates their
+ * prompts, then each round samples one token per active seq and posts its events to the loop.
+ * A seq is reference-counted: one reference for the worker, one for the loop side (dropped at
+ * the final event or at cancel), one per event in flight through loop_post. The loop side's
+ * `closed` flag, touched only on the loop thread, drops events that were already posted when
+ * the call was cancelled, which is how "no emit after cancel returns" holds without locks on the
+ * hot path.
+ *
+ * Text out: token pieces are appended to `pending`; what is sent is the longest prefix that (a)
+ * ends on a UTF-8 character boundary and (b) cannot be the start of a stop string (the last
+ * longest-stop - 1 bytes wait), so stop strings are never partly streamed and are cut out.
+ *
+ * Prompts: until chat templates land (their own issue), a chat request is rendered by
+ * render_prompt below; completions use the prompt as given.
+ */
+#include "backend/local.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "engine/forward.h"
+#include "engine/kv.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "net/loop.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCAL_SLOTS 4       /* sequences decoded concurrently per tier */
+#define LOCAL_BATCH 256     /* prompt tokens per forward step */
+#define MAX_TOP_LOGPROBS 20
+
+struct seq {
+    _Atomic int refs;
+    _Atomic bool cancelled;  /* written by the loop thread, read by the worker */
+    bool closed;             /* loop thread only: final event delivered or call cancelled */
+    struct call *call;       /* loop thread only */
+    struct local *lb;
+    /* worker state */
+    int32_t *prompt;
+    size_t n_prompt, n_evaluated;
+    int32_t max_tokens, n_generated;
+    int32_t last_token;
+    struct sampler *sampler;
+    struct kv_cache *kv;
+    struct buf pending;
+    char **stop;
+    size_t n_stop, max_stop_len;
+    bool logprobs;
+    int top_logprobs;
+    struct seq *next;
+};
+
+struct local {
+    struct backend base;
+    const struct tier_config *cfg;
+    struct model *model;
+    struct forward *fwd;
+    int32_t n_ctx;
+    float *logits;
+    struct kv_cache *kv_pool[LOCAL_SLOTS];
+    int n_kv_free;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct seq *queue_head, *queue_tail; /* guarded by mu */
+    int n_queued;                        /* guarded by mu: waiting for a slot */
+    int n_inflight;                      /* guarded by mu: queued + active */
+    bool stop;                           /* guarded by mu */
+    struct seq *active[LOCAL_SLOTS];     /* worker only */
+    int n_active;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Reference counting and events */
+
+static void seq_free(struct seq *s)
+{
+    sampler_free(s->sampler);
+    free(s->prompt);
+    buf_free(&s->pending);
+    for (size_t i = 0; i < s->n_stop; i++)
+        free(s->stop[i]);
+    free(s->stop);
+    free(s);
+}
+
+static void seq_unref(struct seq *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) == 1)
+        seq_free(s);
+}
+
+/* An event copied for its trip through loop_post. */
+struct posted {
+    struct seq *s;
+    struct event ev;
+    char *text;
+    struct token_logprob lp;
+    struct token_logprob top[MAX_TOP_LOGPROBS];
+    char *strings; /* token texts of lp and top, back to back */
+    char *error_message;
+};
+
+static void deliver(void *arg)
+{
+    struct posted *p = arg;
+    struct seq *s = p->s;
+    if (!s->closed) {
+        bool final = p->ev.type == EV_FINISH || p->ev.type == EV_ERROR;
+        if (final)
+            s->closed = true;
+        s->call->emit(s->call, &p->ev);
+        if (final)
+            seq_unref(s); /* the loop side's reference */
+    }
+    free(p->text);
+    free(p->strings);
+    free(p->error_message);
+    free(p);
+    seq_unref(s);
+}
+
+static void post(struct seq *s, struct posted *p)
+{
+    p->s = s;
+    atomic_fetch_add(&s->refs, 1);
+    loop_post(s->lb->base.loop, deliver, p);
+}
+
+static void post_text(struct seq *s, const char *text, size_t len, const struct posted *lp)
+{
+    struct posted *p = lp ? (struct posted *)lp : xcalloc(1, sizeof *p);
+    p->ev.type = EV_DELTA;
+    p->text = xstrndup(text, len);
+    p->ev.text = p->text;
+    p->ev.len = len;
+    post(s, p);
+}
+
+static void post_end(struct seq *s, const char *finish_reason)
+{
+    struct posted *u = xcalloc(1, sizeof *u);
+    u->ev.type = EV_USAGE;
+    u->ev.prompt_tokens = (int64_t)s->n_prompt;
+    u->ev.completion_tokens = s->n_generated;
+    post(s, u);
+    struct posted *f = xcalloc(1, sizeof *f);
+    f->ev.type = EV_FINISH;
+    f->ev.finish_reason = finish_reason;
+    post(s, f);
+}
+
+static void post_error(struct seq *s, int status, const char *msg)
+{
+    struct posted *p = xcalloc(1, sizeof *p);
+    p->ev.type = EV_ERROR;
+    p->ev.status = status;
+    p->ev.error_type = "server_error";
+    p->error_message = xstrdup(msg);
+    p->ev.error_message = p->error_message;
+    post(s, p);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Worker */
+
+/* Log-probabilities of the sampled token and the top n alternatives, from raw logits. */
+static struct posted *make_logprobs(struct local *lb, const float *logits, int32_t chosen, int n)
+{
+    const struct tok *t = model_tok(lb->model);
+    int32_t nv = model_n_vocab(lb->model);
+    float max = logits[0];
+    for (int32_t i = 1; i < nv; i++)
+        max = logits[i] > max ? logits[i] : max;
+    double sum = 0;
+    for (int32_t i = 0; i < nv; i++)
+        sum += exp((double)(logits[i] - max));
+    float lse = max + (float)log(sum);
+    int32_t ids[MAX_TOP_LOGPROBS + 1];
+    int k = 0;
+    ids[k++] = chosen;
+    for (int j = 0; j < n; j++) { /* n <= 20 passes: fine next to a forward pass */
+        int32_t best = -1;
+        for (int32_t i = 0; i < nv; i++) {
+            bool taken = false;
+            for (int q = 1; q < k; q++)
+                taken |= ids[q] == i;
+            if (!taken && (best < 0 || logits[i] > logits[best]))
+                best = i;
+        }
+        ids[k++] = best;
+    }
+    struct posted *p = xcalloc(1, sizeof *p);
+    struct buf sb;
+    buf_init(&sb);
+    size_t offs[MAX_TOP_LOGPROBS + 1], lens[MAX_TOP_LOGPROBS + 1];
+    for (int j = 0; j < k; j++) {
+        char piece[256];
+        size_t len = tok_piece(t, ids[j], piece, sizeof piece, true);
+        if (len > sizeof piece)
+            len = 0;
+        offs[j] = sb.len;
+        lens[j] = len;
+        buf_append(&sb, piece, len);
+    }
+    p->strings = buf_detach(&sb);
+    for (int j = 0; j < k; j++) {
+        struct token_logprob *dst = j == 0 ? &p->lp : &p->top[j - 1];
+        dst->token = p->strings + offs[j];
+        dst->len = lens[j];
+        dst->logprob = logits[ids[j]] - lse;
+    }
+    p->ev.logprob = &p->lp;
+    p->ev.top = p->top;
+    p->ev.n_top = n;
+    return p;
+}
+
+/* Sends what can be sent of s->pending; returns true if a stop string ended the generation. */
+static bool flush_text(struct seq *s, bool final, struct posted *lp)
+{
+    struct buf *b = &s->pending;
+    for (size_t i = 0; i < s->n_stop; i++) {
+        size_t sl = strlen(s->stop[i]);
+        for (size_t at = 0; sl && at + sl <= b->len; at++)
+            if (memcmp(b->data + at, s->stop[i], sl) == 0) {
+                if (at || lp)
+                    post_text(s, b->data, at, lp);
+                buf_clear(b);
+                return true;
+            }
+    }
+    size_t send = b->len;
+    if (!final) {
+        size_t hold = s->max_stop_len ? s->max_stop_len - 1 : 0;
+        send = send > hold ? send - hold : 0;
+        send = tok_utf8_complete(b->data ? b->data : "", send);
+    }
+    if (send || lp)
+        post_text(s, b->data ? b->data : "", send, lp);
+    if (send) {
+        memmove(b->data, b->data + send, b->len - send);
+        b->len -= send;
+        b->data[b->len] = 0;
+    }
+    return false;
+}
+
+/* One step of s: prompt chunk or one generated token. Returns false when s is finished. */
+static bool step(struct local *lb, struct seq *s)
+{
+    struct err e;
+    const struct tok *t = model_tok(lb->model);
+    if (s->n_evaluated < s->n_prompt) {
+        size_t n = s->n_prompt - s->n_evaluated;
+        if (n > LOCAL_BATCH)
+            n = LOCAL_BATCH;
+        bool last = s->n_evaluated + n == s->n_prompt;
+        if (fwd_eval(lb->fwd, s->kv, s->prompt + s->n_evaluated, (int32_t)n,
+                     last ? lb->logits : NULL, &e)) {
+            post_error(s, 500, e.msg);
+            return false;
+        }
+        s->n_evaluated += n;
+        if (!last)
+            return true;
+    } else {
+        if (fwd_eval(lb->fwd, s->kv, &s->last_token, 1, lb->logits, &e)) {
+            post_error(s, 500, e.msg);
+            return false;
+        }
+    }
+    int32_t id = sampler_sample(s->sampler, lb->logits);
+    if (tok_is_eog(t, id)) {
+        flush_text(s, true, NULL);
+        post_end(s, "stop");
+        return false;
+    }
+    sampler_accept(s->sampler, id);
+    s->last_token = id;
+    s->n_generated++;
+    char piece[256];
+    size_t len = tok_piece(t, id, piece, sizeof piece, false);
+    if (len <= sizeof piece)
+        buf_append(&s->pending, piece, len);
+    struct posted *lp = s->logprobs ? make_logprobs(lb, lb->logits, id, s->top_logprobs) : NULL;
+    if (flush_text(s, false, lp)) {
+        post_end(s, "stop");
+        return false;
+    }
+    bool out_of_room = kv_len(s->kv) >= kv_n_ctx(s->kv);
+    if (s->n_generated >= s->max_tokens || out_of_room) {
+        flush_text(s, true, NULL);
+        post_end(s, "length");
+        return false;
+    }
+    return true;
+}
+
+static void release_slot(struct local *lb, int i)
+{
+    struct seq *s = lb->active[i];
+    kv_truncate(s->kv, 0);
+    lb->kv_pool[lb->n_kv_free++] = s->kv;
+    s->kv = NULL;
+    lb->active[i] = lb->active[--lb->n_active];
+    pthread_mutex_lock(&lb->mu);
+    lb->n_inflight--;
+    pthread_mutex_unlock(&lb->mu);
+    seq_unref(s); /* the worker's reference */
+}
+
+static void *worker_main(void *arg)
+{
+    struct local *lb = arg;
+    for (;;) {
+        pthread_mutex_lock(&lb->mu);
+        while (!lb->stop && lb->n_active == 0 && !lb->queue_head)
+            pthread_cond_wait(&lb->cv, &lb->mu);
+        if (lb->stop) {
+            pthread_mutex_unlock(&lb->mu);
+            break;
+        }
+        while (lb->queue_head && lb->n_active < LOCAL_SLOTS) {
+            struct seq *s = lb->queue_head;
+            lb->queue_head = s->next;
+            if (!lb->queue_head)
+                lb->queue_tail = NULL;
+            lb->n_queued--;
+            s->kv = lb->kv_pool[--lb->n_kv_free];
+            lb->active[lb->n_active++] = s;
+        }
+        pthread_mutex_unlock(&lb->mu);
+        for (int i = 0; i < lb->n_active;) {
+            struct seq *s = lb->active[i];
+            if (atomic_load(&s->cancelled) || !step(lb, s))
+                release_slot(lb, i); /* moves the last active seq into slot i */
+            else
+                i++;
+        }
+    }
+    /* shutting down: drop what is left (the server cancels calls before freeing backends) */
+    while (lb->n_active > 0)
+        release_slot(lb, 0);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Backend interface (loop thread) */
+
+/* The prompt of a chat request without a chat template: the messages' text, one per line, the
+ * way a base model continues plain text. Chat templates replace this (their own issue). */
+static char *render_prompt(const struct request *r)
+{
+    if (r->prompt)
+        return xstrdup(r->prompt);
+    return request_text(r);
+}
+
+static enum start_error local_start(struct backend *b, struct call *c, struct err *e)
+{
+    struct local *lb = b->impl;
+    const struct request *r = c->req;
+    char *text = render_prompt(r);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tok_encode(model_tok(lb->model), text, strlen(text), true,
+                        r->dialect == DIALECT_OPENAI_COMPLETION, &ids, &n, e);
+    free(text);
+    if (rc)
+        return START_BAD_REQUEST;
+    if (n == 0) {
+        free(ids);
+        err_set(e, "the prompt is empty");
+        return START_BAD_REQUEST;
+    }
+    if ((int64_t)n >= lb->n_ctx) {
+        free(ids);
+        err_set(e, "This model's maximum context length is %d tokens. However, your messages"
+                   " resulted in %zu tokens (tier %s).", lb->n_ctx, n, b->name);
+        return START_BAD_REQUEST;
+    }
+    pthread_mutex_lock(&lb->mu);
+    int inflight = lb->n_inflight;
+    if (inflight >= LOCAL_SLOTS + lb->cfg->max_queue) {
+        pthread_mutex_unlock(&lb->mu);
+        free(ids);
+        err_set(e, "tier %s is at capacity (%d running, %d queued); retry shortly", b->name,
+                inflight < LOCAL_SLOTS ? inflight : LOCAL_SLOTS,
+                inflight > LOCAL_SLOTS ? inflight - LOCAL_SLOTS : 0);
+        return START_BUSY;
+    }
+    lb->n_inflight++; /* reserved now, so concurrent starts cannot overshoot */
+    pthread_mutex_unlock(&lb->mu);
+    struct seq *s = xcalloc(1, sizeof *s);
+    atomic_init(&s->refs, 2);
+    atomic_init(&s->cancelled, false);
+    s->call = c;
+    s->lb = lb;
+    s->prompt = ids;
+    s->n_prompt = n;
+    s->max_tokens = r->max_tokens > 0 ? r->max_tokens : lb->cfg->max_tokens_default;
+    buf_init(&s->pending);
+    if (r->n_stop) {
+        s->stop = xcalloc(r->n_stop, sizeof *s->stop);
+        for (size_t i = 0; i < r->n_stop; i++) {
+            s->stop[s->n_stop++] = xstrdup(r->stop[i]);
+            size_t l = strlen(r->stop[i]);
+            s->max_stop_len = l > s->max_stop_len ? l : s->max_stop_len;
+        }
+    }
+    s->logprobs = r->logprobs;
+    s->top_logprobs = r->top_logprobs > MAX_TOP_LOGPROBS ? MAX_TOP_LOGPROBS : r->top_logprobs;
+    /* OpenAI's defaults: temperature 1, top_p 1, no other filtering */
+    struct sampler_params sp;
+    sampler_params_default(&sp);
+    sp.temp = r->has_temperature ? r->temperature : 1.0f;
+    sp.top_p = r->has_top_p ? r->top_p : 1.0f;
+    sp.top_k = 0;
+    sp.min_p = 0.0f;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sp.seed = r->has_seed ? (uint64_t)r->seed
+                          : (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)s;
+    s->sampler = sampler_new(&sp, model_n_vocab(lb->model));
+    c->impl = s;
+    pthread_mutex_lock(&lb->mu);
+    if (lb->queue_tail)
+        lb->queue_tail->next = s;
+    else
+        lb->queue_head = s;
+    lb->queue_tail = s;
+    lb->n_queued++;
+    pthread_cond_signal(&lb->cv);
+    pthread_mutex_unlock(&lb->mu);
+    return START_OK;
+}
+
+static void local_cancel(struct backend *b, struct call *c)
+{
+    (void)b;
+    struct seq *s = c->impl;
+    if (!s || s->closed)
+        return;
+    s->closed = true;
+    atomic_store(&s->cancelled, true);
+    c->impl = NULL;
+    seq_unref(s); /* the loop side's reference; the worker drops the seq at its next step */
+}
+
+static void local_free(struct backend *b)
+{
+    struct local *lb = b->impl;
+    pthread_mutex_lock(&lb->mu);
+    lb->stop = true;
+    pthread_cond_signal(&lb->cv);
+    pthread_mutex_unlock(&lb->mu);
+    pthread_join(lb->thread, NULL);
+    while (lb->queue_head) { /* never started: both references are ours */
+        struct seq *s = lb->queue_head;
+        lb->queue_head = s->next;
+        seq_free(s);
+    }
+    for (int i = 0; i < lb->n_kv_free; i++)
+        kv_free(lb->kv_pool[i]);
+    free(lb->logits);
+    fwd_free(lb->fwd);
+    model_free(lb->model);
+    pthread_mutex_destroy(&lb->mu);
+    pthread_cond_destroy(&lb->cv);
+    free(lb);
+}
+
+static const struct backend_ops g_local_ops = {"local", local_start, local_cancel, NULL, local_free};
+
+struct backend *local_new(struct loop *l, const struct tier_config *t, struct err *e)
+{
+    struct local *lb = xcalloc(1, sizeof *lb);
+    lb->cfg = t;
+    if (model_load(t->model_path, &lb->model, e)) {
+        free(lb);
+        err_prefix(e, "tier %s", t->name);
+        return NULL;
+    }
+    lb->n_ctx = t->context > 0 ? t->context : model_n_ctx_train(lb->model);
+    if (t->context <= 0 && lb->n_ctx > 4096)
+        lb->n_ctx = 4096;
+    for (int i = 0; i < LOCAL_SLOTS; i++)
+        if (kv_new(lb->model, lb->n_ctx, &lb->kv_pool[lb->n_kv_free++], e)) {
+            lb->n_kv_free--;
+            for (int j = 0; j < lb->n_kv_free; j++)
+                kv_free(lb->kv_pool[j]);
+            model_free(lb->model);
+            free(lb);
+            return NULL;
+        }
+    int threads = t->threads > 0 ? t->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    lb->fwd = fwd_new(lb->model, LOCAL_BATCH, threads > 0 ? threads : 1);
+    lb->logits = xmalloc_array((size_t)model_n_vocab(lb->model), sizeof(float));
+    pthread_mutex_init(&lb->mu, NULL);
+    pthread_cond_init(&lb->cv, NULL);
+    lb->base.ops = &g_local_ops;
+    lb->base.name = t->name;
+    lb->base.loop = l;
+    lb->base.impl = lb;
+    pthread_create(&lb->thread, NULL, worker_main, lb);
+    log_info("tier %s: %s, context %d, %d slots, %d threads", t->name, t->model_path, lb->n_ctx,
+             LOCAL_SLOTS, threads);
+    return &lb->base;
+}
