@@ -11,6 +11,7 @@
 #include "api/openai.h"
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -42,7 +43,7 @@ void api_error_json(const struct api_error *e, struct buf *out)
                             e->param ? json_string(e->param) : json_null(), "code",
                             e->code ? json_string(e->code) : json_null());
     json_t *root = json_pack("{s:o}", "error", err);
-    char *s = json_dumps(root, JSON_COMPACT);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12));
     buf_puts(out, s);
     free(s);
     json_decref(root);
@@ -403,6 +404,20 @@ void openai_resp_free(struct openai_resp *r)
         json_decref(r->logprobs);
 }
 
+/* A JSON string of s[0..n): model output can hold invalid UTF-8 (byte-fallback tokens), which
+ * JSON cannot carry, so invalid bytes become U+FFFD (the raw bytes stay in logprobs' "bytes"). */
+static json_t *json_text(const char *s, size_t n)
+{
+    if (utf8_valid(s, n))
+        return json_stringn_nocheck(s, n);
+    struct buf b;
+    buf_init(&b);
+    utf8_sanitize(s, n, &b);
+    json_t *j = json_stringn_nocheck(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return j;
+}
+
 static json_t *bytes_array(const char *s, size_t n)
 {
     json_t *a = json_array();
@@ -416,11 +431,12 @@ static json_t *logprob_entry(const struct event *ev)
 {
     json_t *top = json_array();
     for (int i = 0; i < ev->n_top; i++)
-        json_array_append_new(top, json_pack("{s:s%, s:f, s:o}", "token", ev->top[i].token,
-                                             ev->top[i].len, "logprob", (double)ev->top[i].logprob,
+        json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token",
+                                             json_text(ev->top[i].token, ev->top[i].len),
+                                             "logprob", (double)ev->top[i].logprob,
                                              "bytes", bytes_array(ev->top[i].token, ev->top[i].len)));
-    return json_pack("{s:s%, s:f, s:o, s:o}", "token", ev->logprob->token, ev->logprob->len,
-                     "logprob", (double)ev->logprob->logprob, "bytes",
+    return json_pack("{s:o, s:f, s:o, s:o}", "token",
+                     json_text(ev->logprob->token, ev->logprob->len), "logprob", (double)ev->logprob->logprob, "bytes",
                      bytes_array(ev->logprob->token, ev->logprob->len), "top_logprobs", top);
 }
 
@@ -461,7 +477,7 @@ static void merge_tool_calls(json_t **acc, const json_t *delta_calls)
 
 static void sse_json(struct buf *out, json_t *obj)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(12));
     buf_puts(out, "data: ");
     buf_puts(out, s);
     buf_puts(out, "\n\n");
@@ -495,7 +511,7 @@ static void stream_chunk(struct openai_resp *r, const struct event *ev, const ch
     if (r->req->dialect == DIALECT_OPENAI_CHAT) {
         json_t *delta = ev && ev->delta ? json_deep_copy(ev->delta) : json_object();
         if (ev && ev->text && !ev->delta)
-            json_object_set_new(delta, "content", json_stringn(ev->text, ev->len));
+            json_object_set_new(delta, "content", json_text(ev->text, ev->len));
         if (!r->sent_role) {
             json_object_set_new(delta, "role", json_string("assistant"));
             if (!json_object_get(delta, "content"))
@@ -504,8 +520,8 @@ static void stream_chunk(struct openai_resp *r, const struct event *ev, const ch
         }
         choice = json_pack("{s:i, s:o}", "index", 0, "delta", delta);
     } else {
-        choice = json_pack("{s:i, s:s%}", "index", 0, "text", ev && ev->text ? ev->text : "",
-                           ev && ev->text ? ev->len : 0);
+        choice = json_pack("{s:i, s:o}", "index", 0, "text",
+                           json_text(ev && ev->text ? ev->text : "", ev && ev->text ? ev->len : 0));
     }
     if (ev && ev->logprob) {
         json_t *content = json_array();
@@ -570,8 +586,9 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out)
     bool chat = r->req->dialect == DIALECT_OPENAI_CHAT;
     json_t *choice;
     if (chat) {
-        json_t *msg = json_pack("{s:s, s:s%, s:n}", "role", "assistant", "content",
-                                r->content.data ? r->content.data : "", r->content.len, "refusal");
+        json_t *msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content",
+                                json_text(r->content.data ? r->content.data : "", r->content.len),
+                                "refusal");
         if (r->tool_calls) {
             json_object_set(msg, "tool_calls", r->tool_calls);
             if (r->content.len == 0)
@@ -579,8 +596,8 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out)
         }
         choice = json_pack("{s:i, s:o}", "index", 0, "message", msg);
     } else {
-        choice = json_pack("{s:i, s:s%}", "index", 0, "text",
-                           r->content.data ? r->content.data : "", r->content.len);
+        choice = json_pack("{s:i, s:o}", "index", 0, "text",
+                           json_text(r->content.data ? r->content.data : "", r->content.len));
     }
     json_object_set_new(choice, "logprobs", r->logprobs ? json_pack("{s:O}", "content", r->logprobs)
                                                         : json_null());
@@ -590,7 +607,7 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out)
                              chat ? "chat.completion" : "text_completion", "created",
                              (json_int_t)r->created, "model", r->model, "system_fingerprint",
                              "choices", choice, "usage", usage_json(r));
-    char *s = json_dumps(root, JSON_COMPACT);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12));
     buf_puts(out, s);
     free(s);
     json_decref(root);
