@@ -24,15 +24,23 @@ done
 # conflicts with Debian's npm package), so check the commands rather than the packages.
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "deps.sh: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-  SUDO=sudo
+
+# npm packages the tests drive (real API clients), pinned by tests/clients/package-lock.json.
+CLIENTS="$(cd "$(dirname "$0")/.." && pwd)/tests/clients"
+if [ -f "$CLIENTS/package-lock.json" ] &&
+   { [ ! -f "$CLIENTS/node_modules/.package-lock.json" ] ||
+     [ "$CLIENTS/package-lock.json" -nt "$CLIENTS/node_modules/.package-lock.json" ]; }; then
+  echo "deps.sh: installing npm test clients" >&2
+  (cd "$CLIENTS" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
