@@ -25,8 +25,10 @@
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Idle connections kept for reuse across all hosts of one client. */
 #define POOL_MAX_CONNECTIONS 256
@@ -90,6 +92,29 @@ const char *http_header_find(const struct http_header *h, size_t n, const char *
         if (strcasecmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
+}
+
+int64_t http_header_retry_after_ms(const struct http_header *h, size_t n)
+{
+    const char *v = http_header_find(h, n, "retry-after-ms");
+    char *end;
+    if (v) {
+        double ms = strtod(v, &end);
+        if (end != v && ms >= 0 && ms < 1e15)
+            return (int64_t)ms;
+    }
+    v = http_header_find(h, n, "retry-after");
+    if (!v || !*v)
+        return -1;
+    if (*v >= '0' && *v <= '9') {
+        long long s = strtoll(v, &end, 10);
+        return *end || s > 1000000000 ? -1 : (int64_t)s * 1000;
+    }
+    time_t at = curl_getdate(v, NULL);
+    if (at < 0)
+        return -1;
+    time_t now = time(NULL);
+    return at > now ? (int64_t)(at - now) * 1000 : 0;
 }
 
 static enum http_result map_curl(CURLcode rc)

@@ -58,6 +58,9 @@ struct http_header {
 
 /* Case-insensitive lookup of the first header called name; NULL if absent. */
 const char *http_header_find(const struct http_header *h, size_t n, const char *name);
+/* How long the server asks us to wait: "retry-after-ms" (milliseconds, as OpenAI and Azure send
+ * it) if present, else "Retry-After" in seconds or as an HTTP date; -1 if absent or unreadable. */
+int64_t http_header_retry_after_ms(const struct http_header *h, size_t n);
 
 struct http_done {
     enum http_result result;

@@ -419,11 +419,24 @@ static void test_start_in_callbacks(void)
     env_free(&v);
 }
 
+static void test_retry_after(void)
+{
+    struct http_header h[2] = {{"Retry-After", "3"}, {"retry-after-ms", "250.5"}};
+    CHECK_EQ_INT(http_header_retry_after_ms(h, 2), 250);
+    CHECK_EQ_INT(http_header_retry_after_ms(h, 1), 3000);
+    h[0].value = "soon";
+    CHECK_EQ_INT(http_header_retry_after_ms(h, 1), -1);
+    h[0].value = "Wed, 21 Oct 2015 07:28:00 GMT"; /* in the past: now */
+    CHECK_EQ_INT(http_header_retry_after_ms(h, 1), 0);
+    CHECK_EQ_INT(http_header_retry_after_ms(h, 0), -1);
+}
+
 int main(void)
 {
     unsetenv("http_proxy"), unsetenv("HTTP_PROXY"), unsetenv("all_proxy"), unsetenv("ALL_PROXY");
     if (fake_start(&g_fake) != 0)
         return 1;
+    RUN(test_retry_after);
     RUN(test_stream_and_reuse);
     RUN(test_concurrent);
     RUN(test_refused);
