@@ -14,11 +14,14 @@
 //
 // The model name (or an x-fake header, same syntax) selects behaviour and groups statistics:
 //   [KEY/]FAULT[?OPTION=VALUE&...]
-// KEY groups the counters reported by GET /stats?key=KEY. FAULTs:
+// KEY groups the counters reported by GET /stats?key=KEY (requests, completed, client_aborts:
+// connections the client closed before the answer ended, last_body, last_headers, conn_ids:
+// the connection of each request). FAULTs:
 //   echo            the normal answer (the default; any unknown name too)
 //   status          answer `code` (default 500) with an OpenAI error body, for the first `times`
 //                   requests of this key (default: all), then the normal answer; `retry_after`
-//                   (seconds) and `retry_after_ms` add those headers
+//                   (seconds) and `retry_after_ms` add those headers; `message` replaces the
+//                   error message
 //   hang_headers    accept the request and never answer
 //   hang_mid        send headers and two chunks, then nothing
 //   drop_mid        send headers and two chunks, then destroy the connection
@@ -41,7 +44,7 @@ const stats = new Map();
 function statFor(key) {
   let s = stats.get(key);
   if (!s) {
-    s = { requests: 0, completed: 0, client_aborts: 0, last_body: null, last_headers: null };
+    s = { requests: 0, completed: 0, client_aborts: 0, last_body: null, last_headers: null, conn_ids: [] };
     stats.set(key, s);
   }
   return s;
@@ -119,6 +122,7 @@ function handleChat(req, res, body, isChat) {
   st.requests++;
   st.last_body = body;
   st.last_headers = req.headers;
+  st.conn_ids.push(req.socket.connId);
   const attempt = st.requests;
   let selfDestroyed = false;
   res.on('close', () => {
@@ -144,7 +148,8 @@ function handleChat(req, res, body, isChat) {
       const h = { ...common };
       if (o.has('retry_after')) h['retry-after'] = o.get('retry_after');
       if (o.has('retry_after_ms')) h['retry-after-ms'] = o.get('retry_after_ms');
-      return sendJson(res, code, errorBody(code, `fake upstream error ${code}`), h);
+      const message = o.has('message') ? o.get('message') : `fake upstream error ${code}`;
+      return sendJson(res, code, errorBody(code, message), h);
     }
     fault = 'echo';
   }
