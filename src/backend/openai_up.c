@@ -628,6 +628,14 @@ static void on_body(void *arg, const char *data, size_t len)
     maybe_free(uc);
 }
 
+static void empty_answer(struct up_call *uc)
+{
+    char msg[ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "upstream error: tier %s answered HTTP %d with an empty body",
+             uc->up->name, uc->status);
+    attempt_failed(uc, true, -1, 502, "server_error", msg);
+}
+
 static void on_done(void *arg, const struct http_done *d)
 {
     struct up_call *uc = arg;
@@ -646,7 +654,7 @@ static void on_done(void *arg, const struct http_done *d)
     else if (uc->got_body)
         fail_stream(uc, "the stream ended without [DONE]");
     else
-        attempt_failed(uc, true, -1, 502, "server_error", "upstream error: an empty answer");
+        empty_answer(uc);
     uc->depth--;
     maybe_free(uc);
 }

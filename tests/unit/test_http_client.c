@@ -224,123 +224,96 @@ static void test_concurrent(void)
     env_free(&v);
 }
 
-static void test_refused(void)
+/* One POST on a fresh client, run to its end; returns how long it took in ms. The caller frees
+ * g->body. */
+static double timed_post(const char *model, int port, int64_t first_byte_ms, int64_t idle_ms,
+                         int64_t total_ms, int64_t connect_ms, struct got *g)
 {
     struct env v = env_new();
-    struct got g;
-    got_init(&g, v.l, v.c);
+    got_init(g, v.l, v.c);
     int saved = g_fake.port;
-    g_fake.port = closed_port();
-    start_post(&g, "/v1/chat/completions", "x/echo", 0, 0, 0, 1000);
+    g_fake.port = port ? port : saved;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    start_post(g, "/v1/chat/completions", model, first_byte_ms, idle_ms, total_ms, connect_ms);
     g_fake.port = saved;
     run(v.l);
+    double ms = elapsed_ms_since(&t0);
+    env_free(&v);
+    return ms;
+}
+
+static void test_refused(void)
+{
+    struct got g;
+    timed_post("x/echo", closed_port(), 0, 0, 0, 1000, &g);
     CHECK_EQ_INT(g.n_done, 1);
     CHECK_EQ_INT(g.done.result, HTTP_ERR_CONNECT);
     CHECK_EQ_INT(g.done.status, 0);
     CHECK(strlen(g.message) > 0);
-    env_free(&v);
 }
 
 static void test_connect_timeout(void)
 {
-    struct env v = env_new();
     struct blackhole bh = {-1, -1, 0};
     CHECK(blackhole_open(&bh) == 0);
     struct got g;
-    got_init(&g, v.l, v.c);
-    int saved = g_fake.port;
-    g_fake.port = bh.port;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    start_post(&g, "/v1/chat/completions", "x/echo", 5000, 0, 0, 200);
-    g_fake.port = saved;
-    run(v.l);
-    double ms = elapsed_ms_since(&t0);
+    double ms = timed_post("x/echo", bh.port, 5000, 0, 0, 200, &g);
     CHECK_EQ_INT(g.done.result, HTTP_ERR_CONNECT_TIMEOUT);
     CHECK_MSG(ms >= 190 && ms < 2000, "%.0f ms", ms);
     blackhole_close(&bh);
-    env_free(&v);
 }
 
 static void test_first_byte_timeout(void)
 {
-    struct env v = env_new();
     struct got g;
-    got_init(&g, v.l, v.c);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    start_post(&g, "/v1/chat/completions", "fbt/hang_headers", 200, 5000, 0, 1000);
-    run(v.l);
-    double ms = elapsed_ms_since(&t0);
+    double ms = timed_post("fbt/hang_headers", 0, 200, 5000, 0, 1000, &g);
     CHECK_EQ_INT(g.done.result, HTTP_ERR_FIRST_BYTE_TIMEOUT);
     CHECK_EQ_INT(g.done.status, 0);
     CHECK_MSG(ms >= 195 && ms < 2000, "%.0f ms", ms);
     CHECK_STR(g.message, "no response headers within 200 ms");
     CHECK_EQ_INT(fake_wait_stat(&g_fake, "fbt", "client_aborts", 1), 1);
-    env_free(&v);
 }
 
 static void test_idle_timeout(void)
 {
-    struct env v = env_new();
     struct got g;
-    got_init(&g, v.l, v.c);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    start_post(&g, "/v1/chat/completions", "idle/hang_mid", 5000, 200, 0, 1000);
-    run(v.l);
-    double ms = elapsed_ms_since(&t0);
+    double ms = timed_post("idle/hang_mid", 0, 5000, 200, 0, 1000, &g);
     CHECK_EQ_INT(g.done.result, HTTP_ERR_IDLE_TIMEOUT);
     CHECK_EQ_INT(g.done.status, 200);
     CHECK(g.body.data && strstr(g.body.data, "echo:") != NULL);
     CHECK_MSG(ms >= 195 && ms < 2000, "%.0f ms", ms);
     buf_free(&g.body);
-    env_free(&v);
 }
 
 /* a slow stream that never pauses long enough for the idle timeout, but lasts too long */
 static void test_total_timeout(void)
 {
-    struct env v = env_new();
     struct got g;
-    got_init(&g, v.l, v.c);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    start_post(&g, "/v1/chat/completions", "total/slow?delay_ms=80", 5000, 1000, 300, 1000);
-    run(v.l);
-    double ms = elapsed_ms_since(&t0);
+    double ms = timed_post("total/slow?delay_ms=80", 0, 5000, 1000, 300, 1000, &g);
     CHECK_EQ_INT(g.done.result, HTTP_ERR_TOTAL_TIMEOUT);
     CHECK(g.n_body_calls >= 2);
     CHECK_MSG(ms >= 295 && ms < 2000, "%.0f ms", ms);
     buf_free(&g.body);
-    env_free(&v);
 }
 
 static void test_drop_mid(void)
 {
-    struct env v = env_new();
     struct got g;
-    got_init(&g, v.l, v.c);
-    start_post(&g, "/v1/chat/completions", "drop/drop_mid", 5000, 5000, 0, 1000);
-    run(v.l);
+    timed_post("drop/drop_mid", 0, 5000, 5000, 0, 1000, &g);
     CHECK_EQ_INT(g.done.result, HTTP_ERR_TRANSFER);
     CHECK_EQ_INT(g.done.status, 200);
     buf_free(&g.body);
-    env_free(&v);
 }
 
 static void test_error_status(void)
 {
-    struct env v = env_new();
     struct got g;
-    got_init(&g, v.l, v.c);
-    start_post(&g, "/v1/chat/completions", "st/status?code=503&retry_after=7", 0, 0, 0, 0);
-    run(v.l);
+    timed_post("st/status?code=503&retry_after=7", 0, 0, 0, 0, 0, &g);
     CHECK_EQ_INT(g.done.result, HTTP_OK);
     CHECK_EQ_INT(g.done.status, 503);
     CHECK(g.body.data && strstr(g.body.data, "fake upstream error 503") != NULL);
     buf_free(&g.body);
-    env_free(&v);
 }
 
 static void test_cancel_in_callback(void)
