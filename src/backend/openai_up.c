@@ -561,16 +561,16 @@ static void handle_transport_error(struct up_call *uc, const struct http_done *d
 
 /* ---- http callbacks ---- */
 
-static void on_response(void *arg, int status, const struct http_header *h, size_t n)
+static void on_response(void *arg, int status, const struct http_client_header *h, size_t n)
 {
     struct up_call *uc = arg;
     uc->status = status;
     if (status < 200 || status >= 300) {
         uc->mode = MODE_ERROR;
-        uc->retry_after_ms = http_header_retry_after_ms(h, n);
+        uc->retry_after_ms = http_client_retry_after_ms(h, n);
         return;
     }
-    const char *ct = http_header_find(h, n, "content-type");
+    const char *ct = http_client_header_find(h, n, "content-type");
     if (ct && strncasecmp(ct, "text/event-stream", 17) == 0)
         uc->mode = MODE_SSE;
     else if (ct && strncasecmp(ct, "application/json", 16) == 0)
@@ -668,7 +668,7 @@ static int attempt_start(struct up_call *uc, struct err *e)
     size_t n_headers = 3;
     if (up->auth)
         headers[n_headers++] = up->auth;
-    struct http_request r = {
+    struct http_client_request r = {
         .method = "POST",
         .url = uc->chat ? up->url_chat : up->url_completion,
         .headers = headers,

@@ -86,7 +86,7 @@ const char *http_result_name(enum http_result r)
     return "?";
 }
 
-const char *http_header_find(const struct http_header *h, size_t n, const char *name)
+const char *http_client_header_find(const struct http_client_header *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcasecmp(h[i].name, name) == 0)
@@ -94,16 +94,16 @@ const char *http_header_find(const struct http_header *h, size_t n, const char *
     return NULL;
 }
 
-int64_t http_header_retry_after_ms(const struct http_header *h, size_t n)
+int64_t http_client_retry_after_ms(const struct http_client_header *h, size_t n)
 {
-    const char *v = http_header_find(h, n, "retry-after-ms");
+    const char *v = http_client_header_find(h, n, "retry-after-ms");
     char *end;
     if (v) {
         double ms = strtod(v, &end);
         if (end != v && ms >= 0 && ms < 1e15)
             return (int64_t)ms;
     }
-    v = http_header_find(h, n, "retry-after");
+    v = http_client_header_find(h, n, "retry-after");
     if (!v || !*v)
         return -1;
     if (*v >= '0' && *v <= '9') {
@@ -274,7 +274,7 @@ static void deliver_response(struct http_req *r)
     arm_deadline(r); /* the first-byte deadline is over; the idle one starts */
     if (!r->on_response)
         return;
-    struct http_header *h = xmalloc_array(r->n_hdrs ? r->n_hdrs : 1, sizeof *h);
+    struct http_client_header *h = xmalloc_array(r->n_hdrs ? r->n_hdrs : 1, sizeof *h);
     const char *p = r->hdrs.data;
     for (size_t i = 0; i < r->n_hdrs; i++) {
         h[i].name = p;
@@ -520,7 +520,7 @@ size_t http_client_active(const struct http_client *c) { return c->n_active; }
         }                                                                                          \
     } while (0)
 
-struct http_req *http_client_start(struct http_client *c, const struct http_request *req,
+struct http_req *http_client_start(struct http_client *c, const struct http_client_request *req,
                                    struct err *e)
 {
     struct http_req *r = xcalloc(1, sizeof *r);

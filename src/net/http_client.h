@@ -51,16 +51,16 @@ enum http_result {
 /* A short stable name ("connect_timeout", ...) for logs and tests. */
 const char *http_result_name(enum http_result r);
 
-struct http_header {
+struct http_client_header {
     const char *name;  /* as the server sent it */
     const char *value; /* leading and trailing blanks removed */
 };
 
 /* Case-insensitive lookup of the first header called name; NULL if absent. */
-const char *http_header_find(const struct http_header *h, size_t n, const char *name);
+const char *http_client_header_find(const struct http_client_header *h, size_t n, const char *name);
 /* How long the server asks us to wait: "retry-after-ms" (milliseconds, as OpenAI and Azure send
  * it) if present, else "Retry-After" in seconds or as an HTTP date; -1 if absent or unreadable. */
-int64_t http_header_retry_after_ms(const struct http_header *h, size_t n);
+int64_t http_client_retry_after_ms(const struct http_client_header *h, size_t n);
 
 struct http_done {
     enum http_result result;
@@ -70,12 +70,12 @@ struct http_done {
 };
 
 /* All borrowed, valid during the call only. */
-typedef void (*http_response_fn)(void *arg, int status, const struct http_header *headers,
+typedef void (*http_response_fn)(void *arg, int status, const struct http_client_header *headers,
                                  size_t n_headers);
 typedef void (*http_body_fn)(void *arg, const char *data, size_t len);
 typedef void (*http_done_fn)(void *arg, const struct http_done *d);
 
-struct http_request {
+struct http_client_request {
     const char *method;          /* "GET", "POST", ... */
     const char *url;
     const char *const *headers;  /* "Name: value" lines; "Name:" removes one curl would add */
@@ -100,7 +100,7 @@ void http_client_free(struct http_client *c);
 
 /* Starts a request. The handle is valid until on_done has returned or http_client_cancel was
  * called; NULL with e filled if it cannot start (curl refused an option). */
-struct http_req *http_client_start(struct http_client *c, const struct http_request *r,
+struct http_req *http_client_start(struct http_client *c, const struct http_client_request *r,
                                    struct err *e);
 /* Stops r: its connection is closed (not reused) and no callback of r runs after this returns.
  * Must not be called for a request whose on_done has started. */

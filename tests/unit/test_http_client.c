@@ -41,11 +41,11 @@ static void stop_cb(struct loop *l, void *arg)
     loop_stop(l);
 }
 
-static void on_response(void *arg, int status, const struct http_header *h, size_t n)
+static void on_response(void *arg, int status, const struct http_client_header *h, size_t n)
 {
     struct got *g = arg;
     g->status = status;
-    const char *id = http_header_find(h, n, "X-Conn-Id");
+    const char *id = http_client_header_find(h, n, "X-Conn-Id");
     snprintf(g->conn_id, sizeof g->conn_id, "%s", id ? id : "");
 }
 
@@ -101,7 +101,7 @@ static void start_post(struct got *g, const char *path, const char *model, int64
              "\"content\":\"one two three four\"}]}",
              model);
     static const char *const headers[] = {"Content-Type: application/json", "Expect:"};
-    struct http_request r = {
+    struct http_client_request r = {
         .method = "POST",
         .url = url,
         .headers = headers,
@@ -394,14 +394,14 @@ static void test_start_in_callbacks(void)
 
 static void test_retry_after(void)
 {
-    struct http_header h[2] = {{"Retry-After", "3"}, {"retry-after-ms", "250.5"}};
-    CHECK_EQ_INT(http_header_retry_after_ms(h, 2), 250);
-    CHECK_EQ_INT(http_header_retry_after_ms(h, 1), 3000);
+    struct http_client_header h[2] = {{"Retry-After", "3"}, {"retry-after-ms", "250.5"}};
+    CHECK_EQ_INT(http_client_retry_after_ms(h, 2), 250);
+    CHECK_EQ_INT(http_client_retry_after_ms(h, 1), 3000);
     h[0].value = "soon";
-    CHECK_EQ_INT(http_header_retry_after_ms(h, 1), -1);
+    CHECK_EQ_INT(http_client_retry_after_ms(h, 1), -1);
     h[0].value = "Wed, 21 Oct 2015 07:28:00 GMT"; /* in the past: now */
-    CHECK_EQ_INT(http_header_retry_after_ms(h, 1), 0);
-    CHECK_EQ_INT(http_header_retry_after_ms(h, 0), -1);
+    CHECK_EQ_INT(http_client_retry_after_ms(h, 1), 0);
+    CHECK_EQ_INT(http_client_retry_after_ms(h, 0), -1);
 }
 
 int main(void)
