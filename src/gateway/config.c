@@ -349,13 +349,31 @@ static char *resolve_path(const char *base_dir, const char *p)
 /* ---------------------------------------------------------------------------------------------
  * Sections */
 
-static int parse_server(struct ctx *c, const yaml_node_t *n, struct server_config *s)
+/* The mapping at key of parent, its keys checked against keys (NULL-terminated): returns 0 with
+ * *out NULL when absent, -1 on an error; p receives the mapping's path. */
+static int get_map(struct ctx *c, const yaml_node_t *parent, const char *key, const char *path,
+                   const char *const *keys, char *p, size_t p_size, yaml_node_t **out)
+{
+    bool failed = false;
+    *out = map_get(c, parent, key, path, &failed);
+    subpath(p, p_size, path, key);
+    if (failed)
+        return -1;
+    if (!*out)
+        return 0;
+    return want(c, *out, YAML_MAPPING_NODE, p) || check_keys(c, *out, p, keys) ? -1 : 0;
+}
+
+static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_config *s)
 {
     static const char *const keys[] = {"host", "port", "max_connections", "max_body_bytes",
                                        "ledger", NULL};
-    const char *path = "server";
-    if (want(c, n, YAML_MAPPING_NODE, path) || check_keys(c, n, path, keys))
+    yaml_node_t *n;
+    char path[64];
+    if (get_map(c, root, "server", "", keys, path, sizeof path, &n))
         return -1;
+    if (!n)
+        return 0;
     int64_t body = s->max_body_bytes;
     char *ledger = NULL;
     if (get_str(c, n, "host", path, false, false, &s->host) ||
@@ -396,17 +414,14 @@ static int parse_timeouts(struct ctx *c, const yaml_node_t *tier, const char *pa
                           struct tier_config *t)
 {
     static const char *const keys[] = {"connect_ms", "first_byte_ms", "idle_ms", NULL};
-    bool failed = false;
-    yaml_node_t *n = map_get(c, tier, "timeouts", path, &failed);
+    yaml_node_t *n;
     char p[256];
-    subpath(p, sizeof p, path, "timeouts");
-    if (failed)
+    if (get_map(c, tier, "timeouts", path, keys, p, sizeof p, &n))
         return -1;
     if (!n)
         return 0;
     const int64_t hour_ms = 3600000;
-    if (want(c, n, YAML_MAPPING_NODE, p) || check_keys(c, n, p, keys) ||
-        get_int(c, n, "connect_ms", p, 1, hour_ms, NULL, &t->connect_timeout_ms) ||
+    if (get_int(c, n, "connect_ms", p, 1, hour_ms, NULL, &t->connect_timeout_ms) ||
         get_int(c, n, "first_byte_ms", p, 1, hour_ms, NULL, &t->first_byte_timeout_ms) ||
         get_int(c, n, "idle_ms", p, 1, hour_ms, NULL, &t->idle_timeout_ms))
         return -1;
@@ -417,16 +432,13 @@ static int parse_breaker(struct ctx *c, const yaml_node_t *tier, const char *pat
                          struct tier_config *t)
 {
     static const char *const keys[] = {"failures", "open_ms", NULL};
-    bool failed = false;
-    yaml_node_t *n = map_get(c, tier, "breaker", path, &failed);
+    yaml_node_t *n;
     char p[256];
-    subpath(p, sizeof p, path, "breaker");
-    if (failed)
+    if (get_map(c, tier, "breaker", path, keys, p, sizeof p, &n))
         return -1;
     if (!n)
         return 0;
-    if (want(c, n, YAML_MAPPING_NODE, p) || check_keys(c, n, p, keys) ||
-        get_i32(c, n, "failures", p, 1, 1000, &t->breaker_failures) ||
+    if (get_i32(c, n, "failures", p, 1, 1000, &t->breaker_failures) ||
         get_int(c, n, "open_ms", p, 1, 3600000, NULL, &t->breaker_open_ms))
         return -1;
     return 0;
@@ -436,11 +448,9 @@ static int parse_price(struct ctx *c, const yaml_node_t *tier, const char *path,
                        struct tier_config *t)
 {
     static const char *const keys[] = {"input", "output", NULL};
-    bool failed = false;
-    yaml_node_t *n = map_get(c, tier, "price", path, &failed);
+    yaml_node_t *n;
     char p[256];
-    subpath(p, sizeof p, path, "price");
-    if (failed)
+    if (get_map(c, tier, "price", path, keys, p, sizeof p, &n))
         return -1;
     if (!n) {
         if (t->kind == TIER_LOCAL)
@@ -448,8 +458,7 @@ static int parse_price(struct ctx *c, const yaml_node_t *tier, const char *path,
         return fail(c, tier, p, "missing (required for kind openai): { input: USD, output: USD } "
                                 "per 1M tokens");
     }
-    if (want(c, n, YAML_MAPPING_NODE, p) || check_keys(c, n, p, keys) ||
-        get_price(c, n, "input", p, &t->price_in_microusd) ||
+    if (get_price(c, n, "input", p, &t->price_in_microusd) ||
         get_price(c, n, "output", p, &t->price_out_microusd))
         return -1;
     return 0;
@@ -753,8 +762,7 @@ static int parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg
     bool failed = false;
     if (want(c, root, YAML_MAPPING_NODE, "(top level)") || check_keys(c, root, "(top level)", keys))
         return -1;
-    yaml_node_t *server = map_get(c, root, "server", "", &failed);
-    if (failed || (server && parse_server(c, server, &cfg->server)))
+    if (parse_server(c, root, &cfg->server))
         return -1;
 
     yaml_node_t *tiers = map_get(c, root, "tiers", "", &failed);

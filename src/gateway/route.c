@@ -297,24 +297,17 @@ static bool eval_rule(struct rules_state *s, const struct rule_rt *r, const stru
         if (!all && !trace)
             return false;
     }
-    if (rc->min_chars >= 0) {
-        bool ok = (int64_t)text_bytes >= rc->min_chars;
+    for (int is_max = 0; is_max < 2; is_max++) { /* min_chars, then max_chars */
+        long long bound = is_max ? rc->max_chars : rc->min_chars;
+        if (bound < 0)
+            continue;
+        bool ok = is_max ? (long long)text_bytes <= bound : (long long)text_bytes >= bound;
+        const char *key = is_max ? "max_chars" : "min_chars";
         if (ok)
-            WHY("text %zu bytes >= min_chars %lld", text_bytes, (long long)rc->min_chars);
+            WHY("text %zu bytes %s %s %lld", text_bytes, is_max ? "<=" : ">=", key, bound);
         if (trace)
-            buf_printf(trace, "       min_chars %lld: %s, the text is %zu bytes\n",
-                       (long long)rc->min_chars, ok ? "yes" : "no", text_bytes);
-        all = all && ok;
-        if (!all && !trace)
-            return false;
-    }
-    if (rc->max_chars >= 0) {
-        bool ok = (int64_t)text_bytes <= rc->max_chars;
-        if (ok)
-            WHY("text %zu bytes <= max_chars %lld", text_bytes, (long long)rc->max_chars);
-        if (trace)
-            buf_printf(trace, "       max_chars %lld: %s, the text is %zu bytes\n",
-                       (long long)rc->max_chars, ok ? "yes" : "no", text_bytes);
+            buf_printf(trace, "       %s %lld: %s, the text is %zu bytes\n", key, bound,
+                       ok ? "yes" : "no", text_bytes);
         all = all && ok;
         if (!all && !trace)
             return false;

@@ -4,18 +4,7 @@
 # documented schema (version 1, src/gateway/ledger.c), --since, --by, the saving against the
 # config's most expensive tier, and one-line errors. $1: the baton binary.
 set -u
-BATON=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-SRC=${BATON_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-one_line_error() { # command... : must exit non-zero with exactly one line on stderr
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$?
-  [ $rc -ne 0 ] || { fail "succeeded: $*"; return; }
-  [ "$(wc -l <"$WORK/err")" -eq 1 ] || fail "not one line on stderr: $*: $(cat "$WORK/err")"
-}
+. "$(dirname "$0")/lib.sh" "$1"
 
 # --- --estimate: 300 employees x 5 requests/day x 1K in + 1K out x 30 days
 est() { "$BATON" cost --estimate --users 300 --requests-per-day 5 --input-tokens 1000 \

@@ -3,20 +3,8 @@
 # -p prompts and -f request bodies, --model, the default model; one-line errors for bad input;
 # and no model is loaded (a config whose model files do not exist works). $1: the baton binary.
 set -u
-BATON=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-SRC=${BATON_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib.sh" "$1"
 CFG="$SRC/examples/baton.yaml"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-one_line_error() { # command... : must exit non-zero with exactly one line on stderr
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$?
-  [ $rc -ne 0 ] || { fail "succeeded: $*"; return; }
-  [ "$(wc -l <"$WORK/err")" -eq 1 ] || fail "not one line on stderr: $*: $(cat "$WORK/err")"
-  [ ! -s "$WORK/out" ] || fail "printed on stdout while failing: $*"
-}
 route() { "$BATON" route --config "$CFG" "$@" >"$WORK/out" 2>"$WORK/err" || fail "route $*: $(cat "$WORK/err")"; }
 has() { grep -qF -- "$1" "$WORK/out" || fail "expected '$1' in the output of $2:
 $(cat "$WORK/out")"; }
