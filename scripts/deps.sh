@@ -10,6 +10,7 @@ PACKAGES=(
   libcurl4-openssl-dev                   # HTTP client to upstream tiers (multi interface)
   libyaml-dev                            # the serve configuration
   libsqlite3-dev                         # the cost ledger
+  sqlite3                                # tests/cli/test_cost.sh writes ledgers with the CLI
   libpcre2-dev                           # regex rules and policies
   wrk                                    # load generator for bench/
   python3                                # unicode table generator, golden-file scripts

@@ -14,6 +14,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_route(int argc, char **argv);
+int cmd_cost(int argc, char **argv);
 
 struct model;
 /* Number of online CPUs (1..64), the default for -t. */

@@ -52,7 +52,8 @@ struct tier_config {
     /* local */
     char *model_path;          /* resolved against the config file's directory */
     int32_t threads;           /* default: online CPUs */
-    int32_t context;           /* default: min(model's training context, 4096) */
+    int32_t context;           /* 0 (default): min(model's training context, 4096), decided when
+                                  the model loads */
     int32_t max_queue;         /* default 64 */
     /* openai */
     char *base_url;            /* ".../v1" */
@@ -117,6 +118,10 @@ int config_load(const char *path, struct config **out, struct err *e);
 int config_parse(const char *text, size_t len, const char *base_dir, struct config **out,
                  struct err *e);
 void config_free(struct config *c);
+
+/* Parses a decimal USD amount ("1.75", "0.000001", "14") exactly into micro-dollars: digits with
+ * at most 6 decimals, no sign, no exponent, at most $1,000,000. For prices and `baton cost`. */
+int config_parse_price(const char *text, int64_t *microusd, struct err *e);
 
 const struct tier_config *config_tier(const struct config *c, const char *name);
 const struct route_config *config_route(const struct config *c, const char *name);

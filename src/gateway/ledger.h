@@ -5,15 +5,26 @@
  * SQLite (WAL); appends are buffered and committed in batches (every ledger_flush, at most every
  * 200 ms or 256 rows) so the request path never waits on fsync. `baton cost` reads it back.
  *
- * Money: cost_microusd = ceil(tokens_in * price_in + tokens_out * price_out) / 1e6, prices in
+ * Money: cost_microusd = ceil((tokens_in * price_in + tokens_out * price_out) / 1e6), prices in
  * micro-USD per 1M tokens (config.h), so a request's cost is exact to the micro-dollar.
+ *
+ * Threads: a struct ledger is used from one thread (the server's loop thread). Readers
+ * (ledger_report, `baton cost`) open the file separately and may run while a server writes: WAL
+ * lets them read the last committed batch without blocking the writer.
  */
 #ifndef BATON_GATEWAY_LEDGER_H
 #define BATON_GATEWAY_LEDGER_H
 
 #include "base/err.h"
 
+#include <stddef.h>
 #include <stdint.h>
+
+#define LEDGER_BATCH_ROWS 256        /* an append that fills a batch commits it */
+#define LEDGER_FLUSH_INTERVAL_MS 200 /* an append finding rows this old commits them; the server
+                                        also calls ledger_flush on a timer of this period */
+#define LEDGER_MAX_PENDING 16384     /* rows kept while the database refuses writes; beyond, an
+                                        append is refused (and the row lost, with an error) */
 
 struct ledger_row {
     int64_t ts_ms;         /* wall clock, ms since the epoch, when the request arrived */
@@ -32,17 +43,62 @@ struct ledger_row {
 
 struct ledger;
 
-/* Opens (creating if needed) the SQLite file at path. */
+/* Opens (creating if needed) the SQLite file at path: WAL mode, schema created or checked (a
+ * newer schema version or a foreign database is an error). *out: ledger_close. */
 int ledger_open(const char *path, struct ledger **out, struct err *e);
-/* Copies the row into the pending batch. */
+/* Copies the row (strings included) into the pending batch; commits the batch when it is full or
+ * its oldest row is LEDGER_FLUSH_INTERVAL_MS old. On a failed commit the rows stay pending (to be
+ * retried by the next flush) and -1 is returned; the row itself was kept unless
+ * LEDGER_MAX_PENDING rows were already waiting. */
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e);
-/* Commits pending rows. */
+/* Commits pending rows in one transaction (one fsync). On failure they stay pending. */
 int ledger_flush(struct ledger *l, struct err *e);
-/* Flushes and closes. */
+/* Rows appended but not yet committed. */
+size_t ledger_pending(const struct ledger *l);
+/* Flushes and closes; a failed final flush is logged (its rows are lost). NULL is a no-op. */
 void ledger_close(struct ledger *l);
 
-/* The cost of tokens at prices in micro-USD per 1M tokens, rounded up to a micro-dollar. */
+/* The cost of tokens at prices in micro-USD per 1M tokens, rounded up to a micro-dollar.
+ * Negative counts or prices count as 0; a result beyond INT64_MAX saturates. */
 int64_t ledger_cost_microusd(int64_t tokens_in, int64_t tokens_out, int64_t price_in,
                              int64_t price_out);
+/* Formats micro-dollars as decimal USD without a currency sign: at least 2 decimals, at most 6,
+ * no trailing zeros past the cents ("708.75", "0.000123", "-1.50", "0.00"). out: >= 32 bytes.
+ * For x-baton-cost-usd and reports. Returns out. */
+char *ledger_format_usd(int64_t microusd, char *out, size_t size);
+
+/* ---- the read side (`baton cost`) ---- */
+
+struct ledger_query {
+    int64_t since_ms;       /* rows with ts_ms >= since_ms; INT64_MIN: all */
+    int64_t until_ms;       /* and ts_ms < until_ms; INT64_MAX: all */
+    int64_t ref_price_in;   /* prices of the reference tier (micro-USD per 1M tokens) that each */
+    int64_t ref_price_out;  /* row's tokens are also costed at; -1: no reference */
+};
+
+struct cost_total {
+    char *name;              /* tier or route; NULL: the requests that named a tier directly */
+    int64_t requests;
+    int64_t errors;          /* status >= 400 or an error recorded */
+    int64_t tokens_in, tokens_out;
+    int64_t cost_microusd;
+    int64_t ref_cost_microusd; /* the same requests at the reference prices, each rounded up as
+                                  it would have been billed; 0 without a reference */
+};
+
+struct cost_report {
+    struct cost_total all;   /* name NULL */
+    struct cost_total *tiers;  /* by tier, sorted by name */
+    size_t n_tiers;
+    struct cost_total *routes; /* by route, sorted by name, the NULL route last */
+    size_t n_routes;
+    int64_t first_ts_ms, last_ts_ms; /* of the rows counted; 0 when none */
+};
+
+/* Totals the ledger at path (opened read-only; it must exist) per tier and per route. *out:
+ * cost_report_free. */
+int ledger_report(const char *path, const struct ledger_query *q, struct cost_report *out,
+                  struct err *e);
+void cost_report_free(struct cost_report *r);
 
 #endif

@@ -10,11 +10,16 @@
  * holds (min/max message length, regex, any keyword, needed features) picks its tier; no match
  * picks the route's default. Reasons read like "rule code: regex matched" or "default: no rule
  * matched", and are what x-baton-route-reason carries.
+ *
+ * Threads: a router keeps per-route scratch (PCRE2 match data, a JIT stack) so that deciding
+ * never allocates; one router is used from one thread at a time (the server's loop thread).
+ * Build one router per thread to decide from several.
  */
 #ifndef BATON_GATEWAY_ROUTE_H
 #define BATON_GATEWAY_ROUTE_H
 
 #include "api/request.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "gateway/config.h"
 
@@ -39,5 +44,31 @@ void router_free(struct router *r);
  * route (e says which names exist). Runs on the hot path: no allocation, microseconds. */
 int router_decide(const struct router *r, const struct request *req, struct route_decision *d,
                   struct err *e);
+/* Decides as router_decide, and appends to trace a readable account of how: what the model
+ * names, and for a route every rule evaluated, each condition and whether it held (for `baton
+ * route --explain`). The decision is the same as router_decide's. Allocates: not for the hot
+ * path. */
+int router_explain(const struct router *r, const struct request *req, struct route_decision *d,
+                   struct buf *trace, struct err *e);
+
+/* ---- strategies ----
+ * A route's `strategy` names one of these. compile builds the strategy's state from the route's
+ * config (cfg and rc outlive the state); decide returns the chosen tier's name (borrowed from
+ * cfg) and writes a one-line reason (printable ASCII) into reason; trace is NULL on the hot path,
+ * where decide must not allocate, and otherwise receives the explanation. */
+struct route_strategy_ops {
+    const char *name;
+    int (*compile)(const struct config *cfg, const struct route_config *rc, void **state,
+                   struct err *e);
+    const char *(*decide)(void *state, const struct request *req, char *reason,
+                          size_t reason_size, struct buf *trace);
+    void (*free_state)(void *state);
+};
+
+/* 0 if name is a known strategy; else -1 with e listing the known ones (for config.c). */
+int route_strategy_check(const char *name, struct err *e);
+/* 0 if pattern compiles as a rule regex (PCRE2, UTF-8); else -1 with PCRE2's message and the
+ * offset (for config.c). */
+int route_regex_check(const char *pattern, struct err *e);
 
 #endif
