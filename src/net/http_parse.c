@@ -445,6 +445,16 @@ static int hex_value(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* The one byte allowed here moves to state next; anything else is malformed. */
+static int expect_byte(struct http_chunked *d, unsigned char c, unsigned char want, int next,
+                       struct http_parse_error *pe, const char *why)
+{
+    if (c != want)
+        return fail(pe, 400, why);
+    d->state = next;
+    return 0;
+}
+
 /* One byte outside chunk data. Returns 0, or -1 with pe filled. */
 static int chunked_step(struct http_chunked *d, unsigned char c, struct http_parse_error *pe)
 {
@@ -492,15 +502,9 @@ static int chunked_step(struct http_chunked *d, unsigned char c, struct http_par
         }
         return 0;
     case CH_DATA_CR:
-        if (c != '\r')
-            return fail(pe, 400, "chunk data longer than its size (no CRLF after it)");
-        d->state = CH_DATA_LF;
-        return 0;
+        return expect_byte(d, c, '\r', CH_DATA_LF, pe, "chunk data longer than its size (no CRLF after it)");
     case CH_DATA_LF:
-        if (c != '\n')
-            return fail(pe, 400, "bare CR after chunk data");
-        d->state = CH_SIZE_START;
-        return 0;
+        return expect_byte(d, c, '\n', CH_SIZE_START, pe, "bare CR after chunk data");
     case CH_TRAILER_START:
     case CH_TRAILER:
         if (++d->line_bytes > CH_MAX_TRAILER)
@@ -513,15 +517,9 @@ static int chunked_step(struct http_chunked *d, unsigned char c, struct http_par
             return fail(pe, 400, c == '\n' ? "bare LF in trailer section" : "control character in trailer");
         return 0;
     case CH_TRAILER_LF:
-        if (c != '\n')
-            return fail(pe, 400, "bare CR in trailer section");
-        d->state = CH_TRAILER_START;
-        return 0;
+        return expect_byte(d, c, '\n', CH_TRAILER_START, pe, "bare CR in trailer section");
     case CH_END_LF:
-        if (c != '\n')
-            return fail(pe, 400, "bare CR at end of chunked body");
-        d->state = CH_DONE;
-        return 0;
+        return expect_byte(d, c, '\n', CH_DONE, pe, "bare CR at end of chunked body");
     }
     return fail(pe, 400, "chunked decoder misuse"); /* CH_DATA and CH_DONE are handled by the caller */
 }

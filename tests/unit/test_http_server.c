@@ -487,6 +487,19 @@ static void fetch(int port, const char *req, struct resp *r)
     cli_close(c);
 }
 
+/* Sends req on c and checks that the response is 200 with body want. */
+static void expect_body(struct cli *c, const char *req, const char *want)
+{
+    struct resp r;
+    cli_send(c, req);
+    CHECK(cli_response(c, &r, false));
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR(r.body, want);
+    resp_free(&r);
+}
+
+#define GET_HELLO "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+
 static bool wait_for(_Atomic int *v, int want, int timeout_ms)
 {
     for (int i = 0; i < timeout_ms && *v < want; i++)
@@ -548,10 +561,7 @@ static void test_keep_alive_pipelining(void)
     struct cli *c = cli_open(f.port);
     struct resp r;
     for (int i = 0; i < 3; i++) {
-        cli_send(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-        CHECK(cli_response(c, &r, false));
-        CHECK_STR(r.body, "hello");
-        resp_free(&r);
+        expect_body(c, GET_HELLO, "hello");
     }
     /* 30 requests in one write, answered now and later, with bodies in both framings: the
      * responses come back in order, and each async answer still sees its own request */
@@ -748,10 +758,7 @@ static void test_slowloris(void)
     cli_close(c);
     /* keep-alive idle: closed after idle_timeout */
     c = cli_open(f.port);
-    struct resp r;
-    cli_send(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK(cli_response(c, &r, false));
-    resp_free(&r);
+    expect_body(c, GET_HELLO, "hello");
     t0 = now_s();
     CHECK(cli_eof(c));
     dt = now_s() - t0;
@@ -772,19 +779,12 @@ static void test_max_connections(void)
     check_error(c, 503, "server_busy");
     cli_close(c);
     /* the admitted ones work */
-    struct resp r;
-    cli_send(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK(cli_response(b, &r, false));
-    CHECK_STR(r.body, "hello");
-    resp_free(&r);
+    expect_body(b, GET_HELLO, "hello");
     /* a slot frees when a client leaves */
     cli_close(a);
     sleep_ms(20);
     c = cli_open(f.port);
-    cli_send(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK(cli_response(c, &r, false));
-    CHECK_EQ_INT(r.status, 200);
-    resp_free(&r);
+    expect_body(c, GET_HELLO, "hello");
     cli_close(c);
     cli_close(b);
     fx_stop(&f);
@@ -994,10 +994,7 @@ static void test_head(void)
     resp_free(&r);
     /* no body bytes followed either head: the next response parses cleanly */
     sleep_ms(20);
-    cli_send(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK(cli_response(c, &r, false));
-    CHECK_STR(r.body, "hello");
-    resp_free(&r);
+    expect_body(c, GET_HELLO, "hello");
     cli_close(c);
     fx_stop(&f);
 }
