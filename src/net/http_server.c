@@ -44,6 +44,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -366,6 +367,12 @@ static void put_head(struct http_conn *c, int status, const char *content_type,
         if (!header_line_ok(extra[i])) {
             log_warn("http: dropping malformed response header \"%.*s\"...",
                      (int)strcspn(extra[i], "\r\n"), extra[i]);
+            continue;
+        }
+        if (strncasecmp(extra[i], "connection:", 11) == 0) {
+            /* framing is ours: the handler may only ask to close */
+            if (strcasestr(extra[i] + 11, "close"))
+                c->keep_alive = false;
             continue;
         }
         out_puts(c, extra[i]);

@@ -1,6 +1,8 @@
 /* http_server: the HTTP/1.1 server `baton serve` runs on (docs/http.md).
  *
  * Listens on host:port on a struct loop and calls one handler per request, on the loop thread.
+ * Every function here must be called on the loop thread too (from another thread, go through
+ * loop_post).
  * Requests on a connection are answered in order: the next (pipelined) request is parsed only
  * after the response to the current one is complete, so a handler may answer later (after an
  * upstream or the engine replies) with http_respond, or stream with http_stream_*.
@@ -77,7 +79,9 @@ const char *http_request_header(const struct http_request *r, const char *name, 
 
 /* Exactly one response per request: either http_respond, or http_stream_begin, any number of
  * http_stream_write and http_stream_end. content_type may be NULL (no Content-Type); extra_headers
- * are "Name: value" strings (any with CR or LF is dropped with a warning). The body is copied. For
+ * are "Name: value" strings (any with CR or LF is dropped with a warning). The server writes the
+ * framing headers (Content-Length, Transfer-Encoding, Connection) itself; a "Connection: close"
+ * among extra_headers makes it close the connection after this response. The body is copied. For
  * HEAD requests, and for 204 and 304, no body is sent. */
 void http_respond(struct http_conn *c, int status, const char *content_type,
                   const char *const *extra_headers /* NULL-terminated, may be NULL */,

@@ -173,7 +173,8 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
         char extra[64];
         snprintf(extra, sizeof extra, "X-Method: %.*s", (int)r->method_len, r->method);
         const char *bad = query_int(r, "bad", 0) ? "Bad: injected\r\nX: y" : NULL;
-        const char *hdrs[] = {extra, bad, NULL};
+        const char *hdrs[] = {extra, query_int(r, "close", 0) ? "Connection: close" : "X-Keep: 1", bad,
+                              NULL};
         http_respond(c, 200, "application/octet-stream", hdrs, r->body, r->body_len);
     } else if (strcmp(path, "/info") == 0) {
         size_t ua_len = 0;
@@ -542,6 +543,17 @@ static void test_basic(void)
     CHECK(has(&r, "X-Method: POST\r\n"));
     CHECK(!has(&r, "injected"));
     resp_free(&r);
+
+    /* a handler may ask to close after its response */
+    struct cli *k = cli_open(f.port);
+    cli_send(k, "GET /echo?close=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(cli_response(k, &r, false));
+    CHECK(r.close);
+    const char *conn = strcasestr(r.head, "connection:");
+    CHECK(conn && !strcasestr(conn + 1, "connection:")); /* one Connection header, ours */
+    resp_free(&r);
+    CHECK(cli_eof(k));
+    cli_close(k);
 
     fetch(f.port, "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n", &r);
     CHECK_EQ_INT(r.status, 204);
