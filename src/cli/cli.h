@@ -15,6 +15,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_route(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
 
 struct model;

@@ -23,6 +23,7 @@ static const struct command g_commands[] = {
     {"quantize", cmd_quantize, "convert a GGUF model to Q8_0, Q4_K_M, ... (IN OUT TYPE)"},
     {"synth", cmd_synth, "write a random-weight GGUF at a real model's shape"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible API over local and remote tiers"},
     {"route", cmd_route, "show which tier a request would go to, and why (--explain)"},
     {"cost", cmd_cost, "report costs and savings from the ledger, or --estimate a budget"},
 };

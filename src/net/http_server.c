@@ -1142,16 +1142,24 @@ int http_stream_write(struct http_conn *c, const void *data, size_t len)
     return r;
 }
 
-void http_stream_end(struct http_conn *c)
+void http_stream_end_trailers(struct http_conn *c, const char *const *trailers)
 {
     if (!check_answerable(c, true, "http_stream_end"))
         return;
     enter(c);
-    if (!c->dead && !c->no_body && c->stream_chunked)
-        out_puts(c, "0\r\n\r\n");
+    if (!c->dead && !c->no_body && c->stream_chunked) {
+        out_puts(c, "0\r\n");
+        for (size_t i = 0; trailers && trailers[i]; i++) {
+            out_puts(c, trailers[i]);
+            out_puts(c, "\r\n");
+        }
+        out_puts(c, "\r\n");
+    }
     conn_response_done(c);
     leave(c);
 }
+
+void http_stream_end(struct http_conn *c) { http_stream_end_trailers(c, NULL); }
 
 void http_conn_on_close(struct http_conn *c, void (*fn)(struct http_conn *c, void *arg), void *arg)
 {

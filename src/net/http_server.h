@@ -95,6 +95,10 @@ void http_stream_begin(struct http_conn *c, int status, const char *content_type
  * producing; on_close follows (from the loop) unless http_stream_end comes first. */
 int http_stream_write(struct http_conn *c, const void *data, size_t len);
 void http_stream_end(struct http_conn *c);
+/* Ends a chunked stream with trailer fields ("Name: value", NULL-terminated), for values known
+ * only at the end (baton's x-baton-cost-usd). Announce them with a "Trailer:" header at
+ * http_stream_begin. HTTP/1.0 clients (no chunking) do not receive them. */
+void http_stream_end_trailers(struct http_conn *c, const char *const *trailers);
 
 /* Called at most once, on the loop thread, if the client disconnects (or a write times out) before
  * the response completes -- the hook for cancelling generation at once. After it runs, the conn

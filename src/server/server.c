@@ -1,0 +1,559 @@
+/* server: request handling for `baton serve` (see server.h).
+ *
+ * One `struct exchange` per request, alive from the handler until the response is complete or
+ * the client is gone. State machine:
+ *
+ *   handler -> parse -> route -> try_tier(i) --START_OK--> events...
+ *                                    | START_UNAVAILABLE / BUSY (more tiers) -> try_tier(i+1)
+ *                                    | START_BAD_REQUEST -> 400;  no tier left -> 503 / 502
+ *   events: EV_DELTA   stream: first one sends the headers, each one an SSE chunk
+ *                      non-stream: accumulated
+ *           EV_ERROR   nothing sent yet and retryable (429, 5xx, timeout) -> try_tier(i+1)
+ *                      stream already started -> an explicit SSE error event, no [DONE]
+ *           EV_FINISH  final chunk / JSON body, ledger row, metrics, exchange freed
+ *   client gone (on_close) -> backend_cancel, ledger row with status 499, exchange freed
+ *
+ * Everything runs on the loop thread.
+ */
+#include "server/server.h"
+
+#include "api/openai.h"
+#include "backend/backend.h"
+#include "backend/local.h"
+#include "backend/openai_up.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "gateway/ledger.h"
+#include "gateway/metrics.h"
+#include "gateway/route.h"
+#include "net/http_server.h"
+#include "net/loop.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define LEDGER_FLUSH_MS 200
+
+struct server {
+    const struct config *cfg;
+    struct loop *loop;
+    struct http_server *http;
+    struct router *router;
+    struct ledger *ledger;
+    struct metrics *metrics;
+    struct backend **backends; /* parallel to cfg->tiers */
+    struct loop_timer *flush_timer;
+};
+
+struct exchange {
+    struct server *srv;
+    struct http_conn *conn;
+    struct request *req;
+    struct route_decision dec;
+    size_t tier_idx;
+    const struct tier_config *tier;
+    struct backend *backend;
+    struct call call;
+    bool call_active;
+    struct openai_resp resp;
+    bool stream_started;
+    bool finished;
+    int64_t prompt_tokens, completion_tokens;
+    int64_t cost_microusd;
+    uint64_t t_start_ms, t_first_ms;
+    int64_t wall_ms;
+    char peer[64];
+    char last_error[ERR_MSG_MAX + 64];
+    int last_status;
+};
+
+static int64_t wall_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static struct backend *backend_for(struct server *s, const char *tier, const struct tier_config **tc)
+{
+    for (size_t i = 0; i < s->cfg->n_tiers; i++)
+        if (strcmp(s->cfg->tiers[i].name, tier) == 0) {
+            *tc = &s->cfg->tiers[i];
+            return s->backends[i];
+        }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Answers */
+
+/* Header value safe to send: printable ASCII, no CR/LF. */
+static void header_safe(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; *src && n + 1 < cap; src++)
+        dst[n++] = (*src >= 0x20 && *src < 0x7f) ? *src : ' ';
+    dst[n] = 0;
+}
+
+static void respond_error(struct http_conn *c, const struct api_error *e, const char *retry_after)
+{
+    struct buf b;
+    buf_init(&b);
+    api_error_json(e, &b);
+    const char *hdrs[2] = {NULL, NULL};
+    char ra[48];
+    if (retry_after) {
+        snprintf(ra, sizeof ra, "Retry-After: %s", retry_after);
+        hdrs[0] = ra;
+    }
+    http_respond(c, e->status, "application/json", hdrs, b.data, b.len);
+    buf_free(&b);
+}
+
+static void respond_json(struct http_conn *c, int status, const char *json)
+{
+    http_respond(c, status, "application/json", NULL, json, strlen(json));
+}
+
+/* The x-baton-* headers of an exchange into hdrs (NULL-terminated), storage in store. */
+static void baton_headers(const struct exchange *x, char store[4][320], const char *hdrs[5],
+                          bool with_cost)
+{
+    char reason[256];
+    header_safe(reason, sizeof reason, x->dec.reason);
+    int n = 0;
+    snprintf(store[0], sizeof store[0], "x-baton-tier: %s", x->tier ? x->tier->name : "none");
+    hdrs[n++] = store[0];
+    snprintf(store[1], sizeof store[1], "x-baton-route-reason: %s", reason);
+    hdrs[n++] = store[1];
+    snprintf(store[2], sizeof store[2], "x-request-id: %s", x->req ? x->req->id : "-");
+    hdrs[n++] = store[2];
+    if (with_cost) {
+        snprintf(store[3], sizeof store[3], "x-baton-cost-usd: %" PRId64 ".%06" PRId64,
+                 x->cost_microusd / 1000000, x->cost_microusd % 1000000);
+        hdrs[n++] = store[3];
+    }
+    hdrs[n] = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Accounting */
+
+static void record(struct exchange *x, int status, const char *error)
+{
+    struct server *s = x->srv;
+    uint64_t now = loop_now_ms(s->loop);
+    int64_t latency = (int64_t)(now - x->t_start_ms);
+    int64_t ttft = x->t_first_ms ? (int64_t)(x->t_first_ms - x->t_start_ms) : -1;
+    if (s->ledger) {
+        struct ledger_row row = {
+            .ts_ms = x->wall_ms,
+            .request_id = x->req ? x->req->id : "-",
+            .caller = x->peer,
+            .route = x->dec.route,
+            .tier = x->tier ? x->tier->name : "none",
+            .reason = x->dec.reason,
+            .tokens_in = x->prompt_tokens,
+            .tokens_out = x->completion_tokens,
+            .cost_microusd = x->cost_microusd,
+            .latency_ms = latency,
+            .ttft_ms = ttft,
+            .status = status,
+            .error = error,
+        };
+        struct err e;
+        if (ledger_append(s->ledger, &row, &e))
+            log_error("ledger: %s", e.msg);
+    }
+    struct metrics_request m = {
+        .route = x->dec.route,
+        .tier = x->tier ? x->tier->name : NULL,
+        .status = status,
+        .error_kind = !error                ? NULL
+                      : status == 499       ? "client_closed"
+                      : status == 503       ? "overloaded"
+                      : status == 504       ? "timeout"
+                      : status == 400       ? "bad_request"
+                      : status == 429       ? "rate_limited"
+                                            : "upstream",
+        .tokens_in = x->prompt_tokens,
+        .tokens_out = x->completion_tokens,
+        .cost_microusd = x->cost_microusd,
+        .duration_s = (double)latency / 1000.0,
+        .ttft_s = ttft >= 0 ? (double)ttft / 1000.0 : -1.0,
+    };
+    metrics_record(s->metrics, &m);
+}
+
+static void exchange_free(struct exchange *x)
+{
+    if (x->call_active) {
+        backend_cancel(x->backend, &x->call);
+        x->call_active = false;
+    }
+    openai_resp_free(&x->resp);
+    request_free(x->req);
+    free(x);
+}
+
+static void on_client_close(struct http_conn *c, void *arg)
+{
+    (void)c;
+    struct exchange *x = arg;
+    if (!x->finished)
+        record(x, 499, "client closed the connection");
+    exchange_free(x);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tiers and events */
+
+static void try_tier(struct exchange *x);
+
+static void finish_ok(struct exchange *x)
+{
+    struct buf out;
+    buf_init(&out);
+    x->finished = true;
+    x->call_active = false;
+    x->resp.cost_microusd = x->cost_microusd;
+    openai_resp_finish(&x->resp, &out);
+    char store[4][320];
+    const char *hdrs[5];
+    if (x->req->stream) {
+        http_stream_write(x->conn, out.data, out.len);
+        baton_headers(x, store, hdrs, true);
+        http_stream_end_trailers(x->conn, hdrs + 3); /* the cost, known only now */
+    } else {
+        baton_headers(x, store, hdrs, true);
+        http_respond(x->conn, 200, "application/json", hdrs, out.data, out.len);
+    }
+    buf_free(&out);
+    record(x, 200, NULL);
+    exchange_free(x);
+}
+
+static bool retryable(int status) { return status == 429 || status == 408 || status >= 500; }
+
+static void on_event(struct call *c, const struct event *ev)
+{
+    struct exchange *x = c->user;
+    struct buf out;
+    buf_init(&out);
+    switch (ev->type) {
+    case EV_DELTA:
+        if (!x->t_first_ms)
+            x->t_first_ms = loop_now_ms(x->srv->loop);
+        if (x->req->stream && !x->stream_started) {
+            char store[4][320];
+            const char *hdrs[6];
+            baton_headers(x, store, hdrs, false);
+            hdrs[3] = "Cache-Control: no-cache";
+            hdrs[4] = "Trailer: x-baton-cost-usd";
+            hdrs[5] = NULL;
+            http_stream_begin(x->conn, 200, "text/event-stream", hdrs);
+            x->stream_started = true;
+        }
+        openai_resp_event(&x->resp, ev, &out);
+        if (out.len)
+            http_stream_write(x->conn, out.data, out.len);
+        break;
+    case EV_USAGE:
+        x->prompt_tokens = ev->prompt_tokens;
+        x->completion_tokens = ev->completion_tokens;
+        x->cost_microusd = ledger_cost_microusd(ev->prompt_tokens, ev->completion_tokens,
+                                                x->tier->price_in_microusd,
+                                                x->tier->price_out_microusd);
+        openai_resp_event(&x->resp, ev, &out);
+        break;
+    case EV_FINISH:
+        openai_resp_event(&x->resp, ev, &out);
+        if (out.len && x->req->stream)
+            http_stream_write(x->conn, out.data, out.len);
+        buf_free(&out);
+        finish_ok(x);
+        return;
+    case EV_ERROR: {
+        x->call_active = false;
+        snprintf(x->last_error, sizeof x->last_error, "%.48s: %.500s", x->tier->name,
+                 ev->error_message ? ev->error_message : "error");
+        x->last_status = ev->status ? ev->status : 502;
+        if (!x->stream_started && retryable(x->last_status) && x->tier_idx + 1 < x->dec.n_tiers) {
+            log_warn("tier %s failed (%s); falling back", x->tier->name, x->last_error);
+            openai_resp_free(&x->resp);
+            x->tier_idx++;
+            buf_free(&out);
+            try_tier(x);
+            return;
+        }
+        struct api_error ae;
+        api_error_set(&ae, x->last_status, ev->error_type ? ev->error_type : "server_error", NULL,
+                      NULL, "%s", x->last_error);
+        x->finished = true;
+        if (x->stream_started) {
+            openai_stream_error(&ae, &out);
+            http_stream_write(x->conn, out.data, out.len);
+            http_stream_end(x->conn);
+            record(x, 200, x->last_error);
+        } else {
+            respond_error(x->conn, &ae, NULL);
+            record(x, ae.status, x->last_error);
+        }
+        buf_free(&out);
+        exchange_free(x);
+        return;
+    }
+    }
+    buf_free(&out);
+}
+
+static void try_tier(struct exchange *x)
+{
+    struct server *s = x->srv;
+    bool busy = false;
+    for (; x->tier_idx < x->dec.n_tiers; x->tier_idx++) {
+        const char *name = x->dec.tiers[x->tier_idx];
+        struct backend *b = backend_for(s, name, &x->tier);
+        if (!b)
+            continue;
+        if (!backend_healthy(b)) {
+            snprintf(x->last_error, sizeof x->last_error, "tier %s is unavailable", name);
+            continue;
+        }
+        openai_resp_init(&x->resp, x->req, x->tier->name);
+        memset(&x->call, 0, sizeof x->call);
+        x->call.req = x->req;
+        x->call.emit = on_event;
+        x->call.user = x;
+        x->backend = b;
+        struct err e;
+        enum start_error rc = backend_start(b, &x->call, &e);
+        if (rc == START_OK) {
+            x->call_active = true;
+            if (x->tier_idx > 0) {
+                size_t len = strlen(x->dec.reason);
+                snprintf(x->dec.reason + len, sizeof x->dec.reason - len, "; fell back to %s",
+                         name);
+            }
+            return;
+        }
+        openai_resp_free(&x->resp);
+        snprintf(x->last_error, sizeof x->last_error, "%s", e.msg);
+        if (rc == START_BAD_REQUEST) {
+            struct api_error ae;
+            api_error_set(&ae, 400, "invalid_request_error", "messages", "context_length_exceeded",
+                          "%s", e.msg);
+            x->finished = true;
+            respond_error(x->conn, &ae, NULL);
+            record(x, 400, e.msg);
+            exchange_free(x);
+            return;
+        }
+        busy |= rc == START_BUSY;
+    }
+    struct api_error ae;
+    x->finished = true;
+    if (busy) {
+        api_error_set(&ae, 503, "server_error", NULL, "overloaded", "%s", x->last_error);
+        respond_error(x->conn, &ae, "1");
+    } else {
+        api_error_set(&ae, x->last_status ? x->last_status : 503, "server_error", NULL, NULL,
+                      "no tier could serve the request: %s", x->last_error);
+        respond_error(x->conn, &ae, NULL);
+    }
+    record(x, ae.status, x->last_error);
+    exchange_free(x);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Endpoints */
+
+static void handle_completion(struct server *s, struct http_conn *c, const struct http_request *hr,
+                              enum dialect d)
+{
+    struct exchange *x = xcalloc(1, sizeof *x);
+    x->srv = s;
+    x->conn = c;
+    x->t_start_ms = loop_now_ms(s->loop);
+    x->wall_ms = wall_now_ms();
+    snprintf(x->peer, sizeof x->peer, "%s", http_conn_peer(c));
+    char *colon = strrchr(x->peer, ':');
+    if (colon)
+        *colon = 0; /* the address, not the port */
+    struct api_error ae;
+    if (openai_parse(d, hr->body, hr->body_len, &x->req, &ae)) {
+        respond_error(c, &ae, NULL);
+        free(x);
+        return;
+    }
+    struct err e;
+    if (router_decide(s->router, x->req, &x->dec, &e)) {
+        api_error_set(&ae, 404, "invalid_request_error", "model", "model_not_found", "%s", e.msg);
+        respond_error(c, &ae, NULL);
+        request_free(x->req);
+        free(x);
+        return;
+    }
+    http_conn_on_close(c, on_client_close, x);
+    try_tier(x);
+}
+
+static void handle_models(struct server *s, struct http_conn *c)
+{
+    json_t *data = json_array();
+    int64_t created = wall_now_ms() / 1000;
+    for (size_t i = 0; i < s->cfg->n_routes; i++)
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", s->cfg->routes[i].name,
+                                              "object", "model", "created", (json_int_t)created,
+                                              "owned_by", "baton-route"));
+    for (size_t i = 0; i < s->cfg->n_tiers; i++)
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", s->cfg->tiers[i].name,
+                                              "object", "model", "created", (json_int_t)created,
+                                              "owned_by", s->cfg->tiers[i].kind == TIER_LOCAL
+                                                              ? "baton-local" : "baton-upstream"));
+    json_t *root = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    char *j = json_dumps(root, JSON_COMPACT);
+    respond_json(c, 200, j);
+    free(j);
+    json_decref(root);
+}
+
+static void handle_health(struct server *s, struct http_conn *c)
+{
+    json_t *tiers = json_object();
+    bool all = true;
+    for (size_t i = 0; i < s->cfg->n_tiers; i++) {
+        bool ok = backend_healthy(s->backends[i]);
+        all &= ok;
+        json_object_set_new(tiers, s->cfg->tiers[i].name, json_string(ok ? "ok" : "unavailable"));
+    }
+    json_t *root = json_pack("{s:s, s:o}", "status", all ? "ok" : "degraded", "tiers", tiers);
+    char *j = json_dumps(root, JSON_COMPACT);
+    respond_json(c, 200, j);
+    free(j);
+    json_decref(root);
+}
+
+static bool path_is(const struct http_request *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && memcmp(r->path, p, n) == 0;
+}
+
+static bool method_is(const struct http_request *r, const char *m)
+{
+    size_t n = strlen(m);
+    return r->method_len == n && memcmp(r->method, m, n) == 0;
+}
+
+static void handler(struct http_conn *c, const struct http_request *r, void *arg)
+{
+    struct server *s = arg;
+    struct api_error ae;
+    struct { const char *path, *method; int kind; } routes[] = {
+        {"/v1/chat/completions", "POST", 0}, {"/v1/completions", "POST", 1},
+        {"/v1/models", "GET", 2}, {"/health", "GET", 3}, {"/metrics", "GET", 4},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        if (!path_is(r, routes[i].path))
+            continue;
+        if (!method_is(r, routes[i].method) && !(routes[i].method[0] == 'G' && method_is(r, "HEAD"))) {
+            api_error_set(&ae, 405, "invalid_request_error", NULL, "method_not_allowed",
+                          "%s requires %s.", routes[i].path, routes[i].method);
+            respond_error(c, &ae, NULL);
+            return;
+        }
+        switch (routes[i].kind) {
+        case 0: handle_completion(s, c, r, DIALECT_OPENAI_CHAT); return;
+        case 1: handle_completion(s, c, r, DIALECT_OPENAI_COMPLETION); return;
+        case 2: handle_models(s, c); return;
+        case 3: handle_health(s, c); return;
+        default: {
+            struct buf b;
+            buf_init(&b);
+            metrics_render(s->metrics, &b);
+            http_respond(c, 200, "text/plain; version=0.0.4", NULL, b.data, b.len);
+            buf_free(&b);
+            return;
+        }
+        }
+    }
+    api_error_set(&ae, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %.*s.",
+                  method_is(r, "POST") ? "POST" : "GET", (int)(r->path_len > 200 ? 200 : r->path_len),
+                  r->path);
+    respond_error(c, &ae, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Lifecycle */
+
+static void flush_ledger(struct loop *l, void *arg)
+{
+    struct server *s = arg;
+    struct err e;
+    if (s->ledger && ledger_flush(s->ledger, &e))
+        log_error("ledger: %s", e.msg);
+    s->flush_timer = loop_timer_add(l, LEDGER_FLUSH_MS, flush_ledger, s);
+}
+
+int server_new(const struct config *cfg, struct server **out, struct err *e)
+{
+    struct server *s = xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->loop = loop_new();
+    s->metrics = metrics_new();
+    s->backends = xcalloc(cfg->n_tiers ? cfg->n_tiers : 1, sizeof *s->backends);
+    if (!s->loop)
+        goto fail_msg;
+    if (router_new(cfg, &s->router, e))
+        goto fail;
+    for (size_t i = 0; i < cfg->n_tiers; i++) {
+        const struct tier_config *t = &cfg->tiers[i];
+        s->backends[i] = t->kind == TIER_LOCAL ? local_new(s->loop, t, e) : openai_up_new(s->loop, t, e);
+        if (!s->backends[i])
+            goto fail;
+    }
+    if (cfg->server.ledger && *cfg->server.ledger && ledger_open(cfg->server.ledger, &s->ledger, e))
+        goto fail;
+    struct http_server_opts o;
+    http_server_opts_default(&o);
+    o.host = cfg->server.host;
+    o.port = cfg->server.port;
+    o.max_connections = cfg->server.max_connections;
+    o.max_body_bytes = (size_t)cfg->server.max_body_bytes;
+    if (http_server_start(s->loop, &o, handler, s, &s->http, e))
+        goto fail;
+    s->flush_timer = loop_timer_add(s->loop, LEDGER_FLUSH_MS, flush_ledger, s);
+    *out = s;
+    return 0;
+fail_msg:
+    err_set(e, "could not create the event loop");
+fail:
+    server_free(s);
+    return -1;
+}
+
+int server_port(const struct server *s) { return http_server_port(s->http); }
+int server_run(struct server *s) { return loop_run(s->loop); }
+void server_stop(struct server *s) { loop_stop(s->loop); }
+
+void server_free(struct server *s)
+{
+    if (!s)
+        return;
+    http_server_free(s->http); /* closes connections: their exchanges cancel their calls */
+    if (s->flush_timer)
+        loop_timer_cancel(s->loop, s->flush_timer);
+    for (size_t i = 0; s->backends && i < s->cfg->n_tiers; i++)
+        backend_free(s->backends[i]);
+    free(s->backends);
+    ledger_close(s->ledger);
+    router_free(s->router);
+    metrics_free(s->metrics);
+    loop_free(s->loop);
+    free(s);
+}
