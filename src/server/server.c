@@ -99,18 +99,12 @@ static void header_safe(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
-static void respond_error(struct http_conn *c, const struct api_error *e, const char *retry_after)
+static void respond_error(struct http_conn *c, const struct api_error *e)
 {
     struct buf b;
     buf_init(&b);
     api_error_json(e, &b);
-    const char *hdrs[2] = {NULL, NULL};
-    char ra[48];
-    if (retry_after) {
-        snprintf(ra, sizeof ra, "Retry-After: %s", retry_after);
-        hdrs[0] = ra;
-    }
-    http_respond(c, e->status, "application/json", hdrs, b.data, b.len);
+    http_respond(c, e->status, "application/json", NULL, b.data, b.len);
     buf_free(&b);
 }
 
@@ -138,6 +132,34 @@ static void baton_headers(const struct exchange *x, char store[4][320], const ch
         hdrs[n++] = store[3];
     }
     hdrs[n] = NULL;
+}
+
+/* An error answer for an exchange: with the x-baton-* headers (cost 0: nothing was generated
+ * for the client), then recorded and freed. */
+static void record(struct exchange *x, int status, const char *error);
+static void exchange_free(struct exchange *x);
+
+static void fail_exchange(struct exchange *x, const struct api_error *e, const char *retry_after)
+{
+    struct buf b;
+    buf_init(&b);
+    api_error_json(e, &b);
+    char store[4][320], ra[48];
+    const char *hdrs[6];
+    baton_headers(x, store, hdrs, true);
+    size_t n = 0;
+    while (hdrs[n])
+        n++;
+    if (retry_after) {
+        snprintf(ra, sizeof ra, "Retry-After: %s", retry_after);
+        hdrs[n++] = ra;
+        hdrs[n] = NULL;
+    }
+    x->finished = true;
+    http_respond(x->conn, e->status, "application/json", hdrs, b.data, b.len);
+    buf_free(&b);
+    record(x, e->status, e->message);
+    exchange_free(x);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -293,18 +315,17 @@ static void on_event(struct call *c, const struct event *ev)
         struct api_error ae;
         api_error_set(&ae, x->last_status, ev->error_type ? ev->error_type : "server_error", NULL,
                       NULL, "%s", x->last_error);
-        x->finished = true;
         if (x->stream_started) {
+            x->finished = true;
             openai_stream_error(&ae, &out);
             http_stream_write(x->conn, out.data, out.len);
             http_stream_end(x->conn);
             record(x, 200, x->last_error);
+            exchange_free(x);
         } else {
-            respond_error(x->conn, &ae, NULL);
-            record(x, ae.status, x->last_error);
+            fail_exchange(x, &ae, NULL);
         }
         buf_free(&out);
-        exchange_free(x);
         return;
     }
     }
@@ -347,26 +368,20 @@ static void try_tier(struct exchange *x)
             struct api_error ae;
             api_error_set(&ae, 400, "invalid_request_error", "messages", "context_length_exceeded",
                           "%s", e.msg);
-            x->finished = true;
-            respond_error(x->conn, &ae, NULL);
-            record(x, 400, e.msg);
-            exchange_free(x);
+            fail_exchange(x, &ae, NULL);
             return;
         }
         busy |= rc == START_BUSY;
     }
     struct api_error ae;
-    x->finished = true;
     if (busy) {
         api_error_set(&ae, 503, "server_error", NULL, "overloaded", "%s", x->last_error);
-        respond_error(x->conn, &ae, "1");
+        fail_exchange(x, &ae, "1");
     } else {
         api_error_set(&ae, x->last_status ? x->last_status : 503, "server_error", NULL, NULL,
                       "no tier could serve the request: %s", x->last_error);
-        respond_error(x->conn, &ae, NULL);
+        fail_exchange(x, &ae, NULL);
     }
-    record(x, ae.status, x->last_error);
-    exchange_free(x);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -385,17 +400,16 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
     if (colon)
         *colon = 0; /* the address, not the port */
     struct api_error ae;
+    snprintf(x->dec.reason, sizeof x->dec.reason, "refused before routing");
     if (openai_parse(d, hr->body, hr->body_len, &x->req, &ae)) {
-        respond_error(c, &ae, NULL);
-        free(x);
+        fail_exchange(x, &ae, NULL); /* recorded too: every request is in the ledger */
         return;
     }
     struct err e;
     if (router_decide(s->router, x->req, &x->dec, &e)) {
+        snprintf(x->dec.reason, sizeof x->dec.reason, "unknown model");
         api_error_set(&ae, 404, "invalid_request_error", "model", "model_not_found", "%s", e.msg);
-        respond_error(c, &ae, NULL);
-        request_free(x->req);
-        free(x);
+        fail_exchange(x, &ae, NULL);
         return;
     }
     http_conn_on_close(c, on_client_close, x);
@@ -464,7 +478,7 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
         if (!method_is(r, routes[i].method) && !(routes[i].method[0] == 'G' && method_is(r, "HEAD"))) {
             api_error_set(&ae, 405, "invalid_request_error", NULL, "method_not_allowed",
                           "%s requires %s.", routes[i].path, routes[i].method);
-            respond_error(c, &ae, NULL);
+            respond_error(c, &ae);
             return;
         }
         switch (routes[i].kind) {
@@ -485,7 +499,7 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
     api_error_set(&ae, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %.*s.",
                   method_is(r, "POST") ? "POST" : "GET", (int)(r->path_len > 200 ? 200 : r->path_len),
                   r->path);
-    respond_error(c, &ae, NULL);
+    respond_error(c, &ae);
 }
 
 /* ---------------------------------------------------------------------------------------------
