@@ -28,10 +28,10 @@
  * newer than its own refuses the file rather than guess.
  *
  * Durability: the database is in WAL mode with synchronous=FULL, so a committed batch survives a
- * process crash and a power loss. Appends only copy the row into memory; a batch is committed in
- * one transaction (one fsync) by ledger_flush, or by the append that fills LEDGER_BATCH_ROWS or
- * finds the oldest pending row LEDGER_FLUSH_INTERVAL_MS old. A crash therefore loses at most the
- * rows not yet flushed: under 256 rows, or about 200 ms of traffic if the server's timer runs.
+ * process crash and a power loss. Appends only copy the row into memory; a writer thread commits
+ * a batch in one transaction (one fsync) when it holds LEDGER_BATCH_ROWS rows, when its oldest row
+ * is LEDGER_FLUSH_INTERVAL_MS old, or when ledger_flush asks. A crash therefore loses at most the
+ * rows not yet committed: under 256 rows, or about 200 ms of traffic.
  */
 #include "gateway/ledger.h"
 
@@ -41,6 +41,8 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -78,14 +80,33 @@ struct pending {
     size_t request_id, caller, route, tier, reason, error;
 };
 
-struct ledger {
-    char *path;
-    sqlite3 *db;
-    sqlite3_stmt *insert;
+/* Rows waiting for a commit, with their strings. */
+struct batch {
     struct pending *rows;
     size_t n_rows, cap_rows;
-    struct buf strings;      /* the pending rows' strings, NUL-separated */
-    uint64_t oldest_ns;      /* clock_now_ns() when the oldest pending row was appended */
+    struct buf strings;      /* the rows' strings, NUL-separated */
+    uint64_t oldest_ns;      /* clock_now_ns() when the oldest row was appended */
+};
+
+/* Appends go to `front` under `mu`; the writer thread swaps it with `back` and commits `back`
+ * without the lock, so the thread that appends (the server's loop) never waits on SQLite or
+ * fsync. `back` keeps its rows while commits fail, and is retried first. */
+struct ledger {
+    char *path;
+    sqlite3 *db;             /* writer thread only (after open) */
+    sqlite3_stmt *insert;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;     /* to the writer: rows, a flush request, or stop */
+    pthread_cond_t done;     /* from the writer: a commit finished */
+    struct batch front, back;
+    size_t n_back;           /* rows in back, readable under mu */
+    uint64_t requested;      /* flush generations asked for ... */
+    uint64_t completed;      /* ... and committed (or failed, see last_error) */
+    bool last_failed;
+    char last_error[ERR_MSG_MAX];
+    bool stop;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -168,6 +189,8 @@ static int check_schema(sqlite3 *db, const char *path, bool create, struct err *
     return 0;
 }
 
+static void *writer_main(void *arg);
+
 int ledger_open(const char *path, struct ledger **out, struct err *e)
 {
     sqlite3 *db = NULL;
@@ -205,7 +228,9 @@ int ledger_open(const char *path, struct ledger **out, struct err *e)
     struct ledger *l = xcalloc(1, sizeof *l);
     l->path = xstrdup(path);
     l->db = db;
-    buf_init(&l->strings);
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->wake, NULL);
+    pthread_cond_init(&l->done, NULL);
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO requests (ts_ms, request_id, caller, route, tier, reason,"
                            " tokens_in, tokens_out, cost_microusd, latency_ms, ttft_ms, status,"
@@ -215,6 +240,8 @@ int ledger_open(const char *path, struct ledger **out, struct err *e)
         ledger_close(l);
         return -1;
     }
+    pthread_create(&l->writer, NULL, writer_main, l);
+    l->writer_started = true;
     *out = l;
     return 0;
 }
@@ -222,50 +249,52 @@ int ledger_open(const char *path, struct ledger **out, struct err *e)
 /* ---------------------------------------------------------------------------------------------
  * Writing */
 
-static size_t keep_str(struct ledger *l, const char *s)
+static void batch_free(struct batch *b)
+{
+    free(b->rows);
+    buf_free(&b->strings);
+}
+
+static size_t batch_str(struct batch *b, const char *s)
 {
     if (!s)
         return NO_STR;
-    size_t off = l->strings.len;
-    buf_append(&l->strings, s, strlen(s) + 1);
+    size_t off = b->strings.len;
+    buf_append(&b->strings, s, strlen(s) + 1);
     return off;
 }
 
-static void bind_str(sqlite3_stmt *st, int i, const struct ledger *l, size_t off)
+static void bind_str(sqlite3_stmt *st, int i, const struct batch *b, size_t off)
 {
     if (off == NO_STR)
         sqlite3_bind_null(st, i);
     else
-        sqlite3_bind_text(st, i, l->strings.data + off, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i, b->strings.data + off, -1, SQLITE_STATIC);
 }
 
-size_t ledger_pending(const struct ledger *l)
+/* Commits b in one transaction (writer thread). On failure b keeps its rows. */
+static int commit_batch(struct ledger *l, struct batch *b, struct err *e)
 {
-    return l->n_rows;
-}
-
-int ledger_flush(struct ledger *l, struct err *e)
-{
-    if (!l->n_rows)
+    if (!b->n_rows)
         return 0;
     if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(e, l->path, l->db, "cannot begin a transaction");
-    for (size_t i = 0; i < l->n_rows; i++) {
-        const struct pending *p = &l->rows[i];
+    for (size_t i = 0; i < b->n_rows; i++) {
+        const struct pending *p = &b->rows[i];
         sqlite3_stmt *st = l->insert;
         sqlite3_bind_int64(st, 1, p->ts_ms);
-        bind_str(st, 2, l, p->request_id);
-        bind_str(st, 3, l, p->caller);
-        bind_str(st, 4, l, p->route);
-        bind_str(st, 5, l, p->tier);
-        bind_str(st, 6, l, p->reason);
+        bind_str(st, 2, b, p->request_id);
+        bind_str(st, 3, b, p->caller);
+        bind_str(st, 4, b, p->route);
+        bind_str(st, 5, b, p->tier);
+        bind_str(st, 6, b, p->reason);
         sqlite3_bind_int64(st, 7, p->tokens_in);
         sqlite3_bind_int64(st, 8, p->tokens_out);
         sqlite3_bind_int64(st, 9, p->cost_microusd);
         sqlite3_bind_int64(st, 10, p->latency_ms);
         sqlite3_bind_int64(st, 11, p->ttft_ms);
         sqlite3_bind_int(st, 12, p->status);
-        bind_str(st, 13, l, p->error);
+        bind_str(st, 13, b, p->error);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -280,37 +309,136 @@ int ledger_flush(struct ledger *l, struct err *e)
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    l->n_rows = 0;
-    buf_clear(&l->strings);
+    b->n_rows = 0;
+    buf_clear(&b->strings);
     return 0;
+}
+
+/* Moves every row of `from` to the end of `to` (strings re-based). */
+static void batch_move(struct batch *to, struct batch *from)
+{
+    if (!from->n_rows)
+        return;
+    if (!to->n_rows)
+        to->oldest_ns = from->oldest_ns;
+    size_t base = to->strings.len;
+    buf_append(&to->strings, from->strings.data, from->strings.len);
+    for (size_t i = 0; i < from->n_rows; i++) {
+        if (to->n_rows == to->cap_rows) {
+            to->cap_rows = to->cap_rows ? 2 * to->cap_rows : 64;
+            to->rows = xrealloc_array(to->rows, to->cap_rows, sizeof *to->rows);
+        }
+        struct pending p = from->rows[i];
+        size_t *offs[] = {&p.request_id, &p.caller, &p.route, &p.tier, &p.reason, &p.error};
+        for (size_t k = 0; k < sizeof offs / sizeof *offs; k++)
+            if (*offs[k] != NO_STR)
+                *offs[k] += base;
+        to->rows[to->n_rows++] = p;
+    }
+    from->n_rows = 0;
+    buf_clear(&from->strings);
+}
+
+static bool due(const struct ledger *l, uint64_t now_ns)
+{
+    return l->front.n_rows >= LEDGER_BATCH_ROWS || l->requested > l->completed || l->stop ||
+           (l->front.n_rows && now_ns - l->front.oldest_ns >= LEDGER_FLUSH_INTERVAL_MS * 1000000ull);
+}
+
+static void *writer_main(void *arg)
+{
+    struct ledger *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!due(l, clock_now_ns()) && !(l->n_back && !l->last_failed)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t wait_ms = l->front.n_rows || l->n_back ? LEDGER_FLUSH_INTERVAL_MS / 4 : 1000;
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+            ts.tv_sec += (time_t)(wait_ms / 1000) + ts.tv_nsec / 1000000000;
+            ts.tv_nsec %= 1000000000;
+            pthread_cond_timedwait(&l->wake, &l->mu, &ts);
+            l->last_failed = false; /* a timed retry of a failed commit */
+        }
+        uint64_t generation = l->requested;
+        batch_move(&l->back, &l->front);
+        l->n_back = l->back.n_rows;
+        bool stopping = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        struct err e;
+        int rc = commit_batch(l, &l->back, &e);
+        pthread_mutex_lock(&l->mu);
+        l->n_back = l->back.n_rows;
+        l->last_failed = rc != 0;
+        if (rc) {
+            memcpy(l->last_error, e.msg, sizeof l->last_error);
+            log_error("%s (%zu rows wait for a retry)", e.msg, l->back.n_rows);
+        }
+        l->completed = generation;
+        pthread_cond_broadcast(&l->done);
+        if (stopping && (rc == 0 || l->front.n_rows == 0))
+            break;
+        if (stopping) /* one more attempt for rows appended while stopping, then give up */
+            continue;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+size_t ledger_pending(const struct ledger *l)
+{
+    struct ledger *m = (struct ledger *)l;
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->front.n_rows + m->n_back;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+int ledger_flush(struct ledger *l, struct err *e)
+{
+    pthread_mutex_lock(&l->mu);
+    uint64_t want = ++l->requested;
+    pthread_cond_signal(&l->wake);
+    while (l->completed < want)
+        pthread_cond_wait(&l->done, &l->mu);
+    int rc = 0;
+    if (l->last_failed && l->n_back)
+        rc = err_set(e, "%s", l->last_error);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e)
 {
-    if (l->n_rows >= LEDGER_MAX_PENDING)
+    pthread_mutex_lock(&l->mu);
+    if (l->front.n_rows + l->n_back >= LEDGER_MAX_PENDING) {
+        pthread_mutex_unlock(&l->mu);
         return err_set(e, "ledger %s: %d rows wait for a commit that keeps failing; this request "
                           "is not recorded", l->path, LEDGER_MAX_PENDING);
-    if (l->n_rows == l->cap_rows) {
-        l->cap_rows = l->cap_rows ? 2 * l->cap_rows : 64;
-        l->rows = xrealloc_array(l->rows, l->cap_rows, sizeof *l->rows);
     }
-    if (l->n_rows == 0)
-        l->oldest_ns = clock_now_ns();
-    struct pending *p = &l->rows[l->n_rows++];
+    struct batch *b = &l->front;
+    if (b->n_rows == b->cap_rows) {
+        b->cap_rows = b->cap_rows ? 2 * b->cap_rows : 64;
+        b->rows = xrealloc_array(b->rows, b->cap_rows, sizeof *b->rows);
+    }
+    if (b->n_rows == 0)
+        b->oldest_ns = clock_now_ns();
+    struct pending *p = &b->rows[b->n_rows++];
     *p = (struct pending){
         .ts_ms = row->ts_ms, .tokens_in = row->tokens_in, .tokens_out = row->tokens_out,
         .cost_microusd = row->cost_microusd, .latency_ms = row->latency_ms,
         .ttft_ms = row->ttft_ms, .status = row->status,
     };
-    p->request_id = keep_str(l, row->request_id);
-    p->caller = keep_str(l, row->caller);
-    p->route = keep_str(l, row->route);
-    p->tier = keep_str(l, row->tier ? row->tier : "");
-    p->reason = keep_str(l, row->reason);
-    p->error = keep_str(l, row->error);
-    uint64_t age_ms = (clock_now_ns() - l->oldest_ns) / 1000000;
-    if (l->n_rows >= LEDGER_BATCH_ROWS || age_ms >= LEDGER_FLUSH_INTERVAL_MS)
-        return ledger_flush(l, e);
+    p->request_id = batch_str(b, row->request_id);
+    p->caller = batch_str(b, row->caller);
+    p->route = batch_str(b, row->route);
+    p->tier = batch_str(b, row->tier ? row->tier : "");
+    p->reason = batch_str(b, row->reason);
+    p->error = batch_str(b, row->error);
+    /* the first row of a batch starts the writer's interval clock; a full batch goes at once */
+    if (b->n_rows == 1 || b->n_rows >= LEDGER_BATCH_ROWS)
+        pthread_cond_signal(&l->wake);
+    pthread_mutex_unlock(&l->mu);
     return 0;
 }
 
@@ -318,13 +446,23 @@ void ledger_close(struct ledger *l)
 {
     if (!l)
         return;
-    struct err e;
-    if (l->db && l->n_rows && ledger_flush(l, &e))
-        log_error("%s (%zu rows lost)", e.msg, l->n_rows);
+    if (l->writer_started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_signal(&l->wake);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->writer, NULL);
+        size_t lost = l->front.n_rows + l->back.n_rows;
+        if (lost)
+            log_error("ledger %s: %zu rows could not be committed and are lost", l->path, lost);
+    }
     sqlite3_finalize(l->insert);
     sqlite3_close(l->db);
-    free(l->rows);
-    buf_free(&l->strings);
+    batch_free(&l->front);
+    batch_free(&l->back);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->wake);
+    pthread_cond_destroy(&l->done);
     free(l->path);
     free(l);
 }

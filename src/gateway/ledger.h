@@ -2,13 +2,14 @@
  *
  * One row per request: time, caller, route, tier, routing reason, tokens in and out, cost in
  * integer micro-dollars, latency and time to first token in milliseconds, HTTP status. Stored in
- * SQLite (WAL); appends are buffered and committed in batches (every ledger_flush, at most every
- * 200 ms or 256 rows) so the request path never waits on fsync. `baton cost` reads it back.
+ * SQLite (WAL); appends are buffered and committed in batches by a writer thread (every 256 rows,
+ * within ~200 ms of a row's arrival, or on ledger_flush), so the request path never waits on
+ * SQLite or fsync. `baton cost` reads it back.
  *
  * Money: cost_microusd = ceil((tokens_in * price_in + tokens_out * price_out) / 1e6), prices in
  * micro-USD per 1M tokens (config.h), so a request's cost is exact to the micro-dollar.
  *
- * Threads: a struct ledger is used from one thread (the server's loop thread). Readers
+ * Threads: append, flush and pending may be called from any thread. Readers
  * (ledger_report, `baton cost`) open the file separately and may run while a server writes: WAL
  * lets them read the last committed batch without blocking the writer.
  */
@@ -20,9 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LEDGER_BATCH_ROWS 256        /* an append that fills a batch commits it */
-#define LEDGER_FLUSH_INTERVAL_MS 200 /* an append finding rows this old commits them; the server
-                                        also calls ledger_flush on a timer of this period */
+#define LEDGER_BATCH_ROWS 256        /* a full batch is committed at once */
+#define LEDGER_FLUSH_INTERVAL_MS 200 /* rows are committed within about this long */
 #define LEDGER_MAX_PENDING 16384     /* rows kept while the database refuses writes; beyond, an
                                         append is refused (and the row lost, with an error) */
 
@@ -46,12 +46,11 @@ struct ledger;
 /* Opens (creating if needed) the SQLite file at path: WAL mode, schema created or checked (a
  * newer schema version or a foreign database is an error). *out: ledger_close. */
 int ledger_open(const char *path, struct ledger **out, struct err *e);
-/* Copies the row (strings included) into the pending batch; commits the batch when it is full or
- * its oldest row is LEDGER_FLUSH_INTERVAL_MS old. On a failed commit the rows stay pending (to be
- * retried by the next flush) and -1 is returned; the row itself was kept unless
- * LEDGER_MAX_PENDING rows were already waiting. */
+/* Copies the row (strings included) into the pending batch; never does I/O. Returns -1 (row not
+ * kept) only when LEDGER_MAX_PENDING rows already wait because commits keep failing. */
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e);
-/* Commits pending rows in one transaction (one fsync). On failure they stay pending. */
+/* Waits until every row appended before the call is committed; -1 if the commit failed (the
+ * rows stay pending and are retried). */
 int ledger_flush(struct ledger *l, struct err *e);
 /* Rows appended but not yet committed. */
 size_t ledger_pending(const struct ledger *l);

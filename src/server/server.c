@@ -35,8 +35,6 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define LEDGER_FLUSH_MS 200
-
 struct server {
     const struct config *cfg;
     struct loop *loop;
@@ -45,7 +43,6 @@ struct server {
     struct ledger *ledger;
     struct metrics *metrics;
     struct backend **backends; /* parallel to cfg->tiers */
-    struct loop_timer *flush_timer;
 };
 
 struct exchange {
@@ -505,15 +502,6 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
 /* ---------------------------------------------------------------------------------------------
  * Lifecycle */
 
-static void flush_ledger(struct loop *l, void *arg)
-{
-    struct server *s = arg;
-    struct err e;
-    if (s->ledger && ledger_flush(s->ledger, &e))
-        log_error("ledger: %s", e.msg);
-    s->flush_timer = loop_timer_add(l, LEDGER_FLUSH_MS, flush_ledger, s);
-}
-
 int server_new(const struct config *cfg, struct server **out, struct err *e)
 {
     struct server *s = xcalloc(1, sizeof *s);
@@ -541,7 +529,6 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     o.max_body_bytes = (size_t)cfg->server.max_body_bytes;
     if (http_server_start(s->loop, &o, handler, s, &s->http, e))
         goto fail;
-    s->flush_timer = loop_timer_add(s->loop, LEDGER_FLUSH_MS, flush_ledger, s);
     *out = s;
     return 0;
 fail_msg:
@@ -560,8 +547,6 @@ void server_free(struct server *s)
     if (!s)
         return;
     http_server_free(s->http); /* closes connections: their exchanges cancel their calls */
-    if (s->flush_timer)
-        loop_timer_cancel(s->loop, s->flush_timer);
     for (size_t i = 0; s->backends && i < s->cfg->n_tiers; i++)
         backend_free(s->backends[i]);
     free(s->backends);

@@ -125,15 +125,20 @@ static struct backend *new_backend(const struct tier_config *t)
 static const char *const default_body =
     "{\"model\":\"cloud\",\"messages\":[{\"role\":\"user\",\"content\":\"hello world\"}]}";
 
+/* Requests stream unless the body says "stream": false, so most tests exercise the SSE path;
+ * test_non_stream covers the plain JSON one. */
 static struct request *make_request(const char *body, enum dialect d)
 {
     struct request *q = xcalloc(1, sizeof *q);
     q->dialect = d;
     q->max_tokens = -1;
+    q->stream = true;
     if (body) {
         json_error_t je;
         q->body = json_loads(body, 0, &je);
         CHECK_MSG(q->body != NULL, "%s", je.text);
+        if (json_is_false(json_object_get(q->body, "stream")))
+            q->stream = false;
     }
     return q;
 }
@@ -245,7 +250,7 @@ static long long stat_of(const char *model, const char *field)
 static void test_pass_through(void)
 {
     const char *body =
-        "{\"model\":\"cloud\",\"stream\":false,"
+        "{\"model\":\"cloud\",\"stream\":true,"
         "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
         "{\"role\":\"user\",\"content\":\"hello world\"}],"
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
@@ -286,6 +291,27 @@ static void test_pass_through(void)
     CHECK_STR(json_string_value(json_object_get(h, "authorization")), "Bearer " KEY);
     CHECK_STR(json_string_value(json_object_get(h, "content-type")), "application/json");
     json_decref(sent);
+    json_decref(st);
+    rec_free(&r);
+}
+
+/* A non-streaming client: the upstream is asked for plain JSON (no stream_options), and its
+ * answer becomes the same events. */
+static void test_non_stream(void)
+{
+    const char *body = "{\"model\":\"cloud\",\"stream\":false,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hello world\"}]}";
+    struct rec r;
+    call_model(&r, "ns/echo", body);
+    check_ok_echo(&r, "echo: hello world");
+    CHECK_EQ_INT(r.n_usage, 1);
+    CHECK_EQ_INT(r.prompt_tokens, 2);
+    CHECK_EQ_INT(r.completion_tokens, 3);
+    CHECK_STR(r.finish, "stop");
+    json_t *st = fake_stats(&g_fake, "ns");
+    json_t *up = json_object_get(st, "last_body");
+    CHECK(json_is_false(json_object_get(up, "stream")));
+    CHECK(json_object_get(up, "stream_options") == NULL);
     json_decref(st);
     rec_free(&r);
 }
@@ -729,6 +755,7 @@ int main(void)
         return 1;
     g_loop = loop_new();
     RUN(test_pass_through);
+    RUN(test_non_stream);
     RUN(test_max_tokens_from_client);
     RUN(test_tool_calls);
     RUN(test_json_answer);
