@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Regenerates tests/golden/templates/expected/ with the reference chat-template renderer, the npm
-// package @huggingface/jinja pinned in tests/clients/package.json (run scripts/deps.sh or
-// `npm ci` in tests/clients first).
+// Regenerates tests/golden/templates/expected/ and the expected results in
+// tests/unit/template_features.json with the reference chat-template renderer, the npm package
+// @huggingface/jinja pinned in tests/clients/package.json (run scripts/deps.sh or `npm ci` in
+// tests/clients first).
 //
 //   node scripts/golden/gen_template_golden.mjs [TEMPLATES_DIR]     (default: ../shared/templates)
 //
@@ -16,6 +17,11 @@
 // as JSON strings of objects are parsed, as baton does), tools (null when absent),
 // add_generation_prompt, bos_token, eos_token, then the body's chat_template_kwargs. The clock
 // strftime_now() reads is fixed at 2024-07-26 00:00 local time.
+//
+// tests/unit/template_features.json is a list of small templates, one language feature each,
+// with their variables; this script sets each case's "expect" (the output) or "error" (the
+// reference's message) and "raised" (true when the template's raise_exception threw), which
+// tests/unit/test_template.c then requires of baton.
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -160,3 +166,31 @@ fs.writeFileSync(
     (unparsable.length ? `templates the reference cannot parse:\n${unparsable.map((s) => `  ${s}\n`).join("")}` : ""),
 );
 console.log(fs.readFileSync(path.join(goldenDir, "REFERENCE"), "utf8"));
+
+// The feature cases: same variables as a chat render, each case's "vars" on top.
+const featuresPath = path.join(root, "tests/unit/template_features.json");
+const features = JSON.parse(fs.readFileSync(featuresPath, "utf8"));
+let featOk = 0, featErr = 0;
+for (const f of features) {
+  delete f.expect;
+  delete f.error;
+  delete f.raised;
+  try {
+    // a lone surrogate (half a character picked by index) is written as U+FFFD, as in a file
+    f.expect = new Template(f.template).render({
+      messages: [],
+      tools: null,
+      add_generation_prompt: false,
+      bos_token: "",
+      eos_token: "",
+      ...(f.vars ?? {}),
+    }).toWellFormed();
+    featOk++;
+  } catch (e) {
+    f.error = String(e.message);
+    if (e instanceof TemplateRaise) f.raised = true;
+    featErr++;
+  }
+}
+fs.writeFileSync(featuresPath, JSON.stringify(features, null, 1) + "\n");
+console.log(`template_features.json: ${features.length} cases, ${featOk} render, ${featErr} fail`);
