@@ -70,6 +70,7 @@ struct args {
 };
 
 static struct jinja_val eval(struct rt *rt, const struct jinja_node *n, struct jinja_env *env);
+static struct jinja_val eval_opt(struct rt *rt, const struct jinja_node *n, struct jinja_env *env);
 static int exec_list(struct rt *rt, struct jinja_list l, struct jinja_env *env,
                      struct jinja_sb *out);
 static struct jinja_val call_fn(struct rt *rt, struct jinja_val fn, struct args *a,
@@ -98,6 +99,7 @@ static const char *tname(struct jinja_val v)
         [JV_INT] = "an integer",           [JV_FLOAT] = "a float", [JV_STR] = "a string",
         [JV_ARRAY] = "a list",             [JV_TUPLE] = "a tuple", [JV_OBJECT] = "a mapping",
         [JV_KWARGS] = "keyword arguments", [JV_NS] = "a namespace", [JV_FUNC] = "a function",
+        [JV_MISSING] = "nothing (|first or |last of an empty list)",
     };
     return names[v.type];
 }
@@ -340,7 +342,7 @@ static struct jinja_val attribute_path(struct jinja_val item, struct jinja_sv pa
         struct jinja_sv part = {path.p + start, end - start};
         if (jv_is_object(v) || v.type == JV_NS) {
             struct jinja_val *x = jv_obj_get(v.u.obj, part);
-            v = x ? *x : jinja_undef;
+            v = x && x->type != JV_MISSING ? *x : jinja_undef;
         } else if (jv_is_array(v)) {
             double idx = jinja_parse_int(part);
             if (isnan(idx) || idx < 0 || idx >= (double)v.u.arr->n)
@@ -805,7 +807,7 @@ static void bind_params(struct rt *rt, const char *display, struct jinja_list pa
         const struct jinja_node *p = params.v[i];
         pending[i] = false;
         struct jinja_val v = jinja_undef;
-        bool have = i < npos;
+        bool have = i < npos && a->v[i].type != JV_MISSING;
         if (have)
             v = a->v[i];
         if (!have) {
@@ -862,6 +864,18 @@ static struct jinja_val call_fn(struct rt *rt, struct jinja_val fnv, struct args
         bind_params(rt, "None", fn->node->l3, fn->node->op, a, scope, line);
         return run_body(rt, fn->node->l1, scope, "a call block", fn->node->line);
     }
+    default: break;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].type != JV_MISSING)
+            continue;
+        if (fn->kind == FN_GLOBAL && fn->id == G_RAISE)
+            a->v[i] = jinja_undef; /* Error(undefined) */
+        else
+            rt_fail(rt, line, "|first or |last of an empty list passed to a function (the "
+                              "reference renderer fails there too)");
+    }
+    switch (fn->kind) {
     case FN_STR_METHOD: return str_method(rt, fn->id, fn->self.u.s, a, line);
     case FN_OBJ_METHOD: return obj_method(rt, fn->id, fn->self.u.obj, a, line);
     default:
@@ -1052,9 +1066,7 @@ static struct jinja_val filter_plain(struct rt *rt, struct jinja_val v, const st
             return v;
         if (F("first") || F("last")) {
             if (a->n == 0)
-                rt_fail(rt, line, "filter '%.*s' of an empty list (the reference renderer "
-                                  "returns a broken value there)",
-                        svlen(name), name.p);
+                return (struct jinja_val){.type = JV_MISSING};
             return a->v[F("first") ? 0 : a->n - 1];
         }
         if (F("length"))
@@ -1174,7 +1186,7 @@ static struct jinja_val filter_select_attr(struct rt *rt, struct jinja_val v,
     for (size_t i = 0; i < a->n; i++) {
         struct jinja_val *x = jv_obj_get(a->v[i].u.obj, attr);
         bool r = false;
-        if (x)
+        if (x && x->type != JV_MISSING)
             r = has_test ? run_test(rt, test, *x, has_b, b, line) == 1 : jv_truthy(*x);
         if (r == select)
             args_push(rt, &out, a->v[i]);
@@ -1376,7 +1388,7 @@ static void eval_arguments(struct rt *rt, struct jinja_list l, struct jinja_env 
             for (size_t k = 0; k < v.u.arr->n; k++)
                 args_push(rt, a, v.u.arr->v[k]);
         } else if (x->kind != N_KWARG && x->kind != N_KWSPREAD) {
-            args_push(rt, a, eval(rt, x, env));
+            args_push(rt, a, eval_opt(rt, x, env));
         }
     }
     for (size_t i = 0; i < l.n; i++) {
@@ -1502,7 +1514,7 @@ static struct jinja_val eval_member(struct rt *rt, const struct jinja_node *n, s
                     tname(obj));
         struct jinja_val *v = jv_obj_get(obj.u.obj, prop.u.s);
         if (v)
-            return *v;
+            return v->type == JV_MISSING ? jinja_undef : *v;
         if (obj.type != JV_NS)
             for (int i = 0; i < OM_COUNT_; i++)
                 if (jinja_sv_eqc(prop.u.s, g_obj_methods[i]))
@@ -1681,7 +1693,8 @@ static struct jinja_val eval_inner(struct rt *rt, const struct jinja_node *n, st
     }
 }
 
-static struct jinja_val eval(struct rt *rt, const struct jinja_node *n, struct jinja_env *env)
+/* eval that lets JV_MISSING through, for the places that accept it */
+static struct jinja_val eval_opt(struct rt *rt, const struct jinja_node *n, struct jinja_env *env)
 {
     step(rt, n->line);
     if (++rt->depth > rt->lim->max_depth)
@@ -1689,6 +1702,15 @@ static struct jinja_val eval(struct rt *rt, const struct jinja_node *n, struct j
                 rt->lim->max_depth);
     struct jinja_val v = eval_inner(rt, n, env);
     rt->depth--;
+    return v;
+}
+
+static struct jinja_val eval(struct rt *rt, const struct jinja_node *n, struct jinja_env *env)
+{
+    struct jinja_val v = eval_opt(rt, n, env);
+    if (v.type == JV_MISSING)
+        rt_fail(rt, n->line, "|first or |last of an empty list can only be assigned with set (the "
+                             "reference renderer fails on any other use)");
     return v;
 }
 
@@ -1784,7 +1806,14 @@ static int exec_set(struct rt *rt, const struct jinja_node *n, struct jinja_env 
 {
     struct jinja_val rhs;
     if (n->b) {
-        rhs = eval(rt, n->b, env);
+        rhs = eval_opt(rt, n->b, env);
+        if (rhs.type == JV_MISSING) {
+            if (n->a->kind == N_TUPLE)
+                rt_fail(rt, n->line, "cannot unpack |first or |last of an empty list");
+            if (n->a->kind == N_IDENT)
+                rhs = jinja_undef; /* the variable then reads as undefined */
+            /* a namespace keeps it: reading the attribute gives undefined, tojson fails */
+        }
     } else {
         struct jinja_sb b = new_sb(rt);
         int flow = exec_list(rt, n->l1, env, &b);

@@ -218,6 +218,10 @@ enum jinja_type {
     JV_KWARGS, /* KeywordArgumentsValue: an ObjectValue passed as a call's last argument */
     JV_NS,     /* NamespaceValue: mutable attributes, no mapping behaviour */
     JV_FUNC,
+    /* JavaScript's own undefined, which the reference's |first and |last return for an empty
+     * list: only `set name = ...` (it reads back as undefined) and a macro's positional
+     * argument (it counts as not given) accept it; any other use fails, as it does there. */
+    JV_MISSING,
 };
 
 struct jinja_arr;

@@ -314,7 +314,7 @@ const char *jv_type_name(struct jinja_val v)
         [JV_INT] = "IntegerValue",     [JV_FLOAT] = "FloatValue",   [JV_STR] = "StringValue",
         [JV_ARRAY] = "ArrayValue",     [JV_TUPLE] = "TupleValue",   [JV_OBJECT] = "ObjectValue",
         [JV_KWARGS] = "KeywordArgumentsValue", [JV_NS] = "NamespaceValue",
-        [JV_FUNC] = "FunctionValue",
+        [JV_FUNC] = "FunctionValue", [JV_MISSING] = "undefined",
     };
     return names[v.type];
 }
@@ -359,6 +359,7 @@ static enum js_kind js_kind(struct jinja_val v)
     case JV_INT:
     case JV_FLOAT: return JS_NUM;
     case JV_STR: return JS_STR;
+    case JV_MISSING: return JS_UNDEF;
     default: return JS_REF;
     }
 }
