@@ -56,6 +56,7 @@ struct jinja_ctx {
     jmp_buf jb;
     struct err *e;
     int code;
+    int oom_code; /* the status a memory-limit failure reports */
 };
 
 _Noreturn void jinja_fail(struct jinja_ctx *c, int code, uint32_t line, const char *fmt, ...)

@@ -108,7 +108,7 @@ void *jinja_alloc(struct jinja_ctx *c, size_t n)
 {
     void *p = jinja_arena_alloc(c->arena, n);
     if (!p)
-        jinja_fail(c, TMPL_ERR_RENDER, 0, "the template needs more than %zu MiB of memory",
+        jinja_fail(c, c->oom_code, 0, "the template needs more than %zu MiB of memory",
                    c->arena->limit_bytes >> 20);
     return p;
 }

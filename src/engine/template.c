@@ -35,8 +35,9 @@ struct tmpl_limits tmpl_default_limits(void)
 int tmpl_parse(const char *src, size_t len, struct tmpl **out, struct err *e)
 {
     struct tmpl *t = xcalloc(1, sizeof *t);
-    jinja_arena_init(&t->arena, (64u << 20) + 64 * len);
-    struct jinja_ctx c = {.arena = &t->arena, .e = e};
+    /* tokens, nodes and the preprocessed copy take well under 256 bytes per source byte */
+    jinja_arena_init(&t->arena, len > SIZE_MAX / 512 ? SIZE_MAX / 2 : (64u << 20) + 256 * len);
+    struct jinja_ctx c = {.arena = &t->arena, .e = e, .oom_code = TMPL_ERR_SYNTAX};
     *out = NULL;
     if (setjmp(c.jb)) {
         tmpl_free(t);
@@ -149,7 +150,7 @@ int tmpl_render_chat(const struct tmpl *t, const struct tmpl_chat *in, struct bu
     json_t *messages = normalize_messages(in->messages);
     struct jinja_arena arena;
     jinja_arena_init(&arena, lim.max_memory_bytes);
-    struct jinja_ctx c = {.arena = &arena, .e = e};
+    struct jinja_ctx c = {.arena = &arena, .e = e, .oom_code = TMPL_ERR_RENDER};
     if (setjmp(c.jb)) {
         jinja_arena_free(&arena);
         json_decref(messages);
