@@ -11,7 +11,9 @@
 // `baton template -t T.jinja -f C.json [--no-generation-prompt] --bos B --eos E --date 2024-07-26`
 // must print, into expected/T__C__gp.txt. When the reference throws, expected/T__C__gp.error
 // holds "raise" (the template's raise_exception) or "error" (anything else) on its first line
-// and the reference's message after it. tokens.tsv records B and E per template.
+// and the reference's message after it. tokens.tsv records B and E per template. The same is
+// done for the fixtures' vocabularies that carry a template (expected/gguf-V__C__gp.txt,
+// rendered by `baton template -m V.gguf`, gguf.tsv).
 //
 // The variables are those transformers and llama.cpp pass: messages (tool-call arguments given
 // as JSON strings of objects are parsed, as baton does), tools (null when absent),
@@ -158,6 +160,70 @@ for (const file of templates) {
   }
 }
 fs.writeFileSync(path.join(goldenDir, "tokens.tsv"), tsv.join("\n") + "\n");
+
+// The vocabularies in the fixtures that carry a chat template: `baton template -m` reads the
+// template and the BOS/EOS texts from the GGUF, so the reference gets what the file holds.
+// expected/gguf-V__C__gp.txt; gguf.tsv lists V with the texts used.
+function ggufMeta(file) {
+  const b = fs.readFileSync(file);
+  let o = 0;
+  const u32 = () => { const v = b.readUInt32LE(o); o += 4; return v; };
+  const u64 = () => { const v = Number(b.readBigUInt64LE(o)); o += 8; return v; };
+  const str = () => { const n = u64(); const v = b.toString("utf8", o, o + n); o += n; return v; };
+  const size = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const value = (t) => {
+    if (t === 8) return str();
+    if (t === 9) {
+      const et = u32(), n = u64();
+      return Array.from({ length: n }, () => value(et));
+    }
+    const v = t === 4 ? b.readUInt32LE(o) : t === 5 ? b.readInt32LE(o) : null;
+    o += size[t];
+    return v;
+  };
+  if (b.toString("latin1", 0, 4) !== "GGUF") throw new Error(`${file}: not a GGUF file`);
+  o = 4;
+  u32();
+  u64();
+  const nkv = u64(), kv = {};
+  for (let i = 0; i < nkv; i++) {
+    const key = str();
+    kv[key] = value(u32());
+  }
+  return kv;
+}
+const vocabDir = path.join(path.dirname(templatesDir), "vocab");
+const ggufRows = [];
+for (const file of fs.existsSync(vocabDir) ? fs.readdirSync(vocabDir).sort() : []) {
+  if (!file.endsWith(".gguf")) continue;
+  const kv = ggufMeta(path.join(vocabDir, file));
+  const src = kv["tokenizer.chat_template"];
+  if (typeof src !== "string") continue;
+  const tokens = kv["tokenizer.ggml.tokens"];
+  const text = (id) => (typeof id === "number" && tokens[id] !== undefined ? tokens[id] : "");
+  const bos = text(kv["tokenizer.ggml.bos_token_id"]), eos = text(kv["tokenizer.ggml.eos_token_id"]);
+  const name = path.basename(file, ".gguf");
+  ggufRows.push(`${name}\t${bos}\t${eos}`);
+  const tmpl = new Template(src);
+  for (const [conv, body] of conversations) {
+    for (const gp of [true, false]) {
+      const base = path.join(outDir, `gguf-${name}__${conv}__${gp ? "gp" : "nogp"}`);
+      try {
+        fs.writeFileSync(`${base}.txt`, tmpl.render({
+          messages: normalizeMessages(body.messages),
+          tools: body.tools ?? null,
+          add_generation_prompt: gp,
+          bos_token: bos,
+          eos_token: eos,
+          ...(body.chat_template_kwargs ?? {}),
+        }));
+      } catch (e) {
+        fs.writeFileSync(`${base}.error`, `${e instanceof TemplateRaise ? "raise" : "error"}\n${e.message}\n`);
+      }
+    }
+  }
+}
+fs.writeFileSync(path.join(goldenDir, "gguf.tsv"), ggufRows.join("\n") + "\n");
 fs.writeFileSync(
   path.join(goldenDir, "REFERENCE"),
   `@huggingface/jinja ${version}\n` +

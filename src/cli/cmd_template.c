@@ -12,8 +12,9 @@
  * with -t they default to "". --bos / --eos override either. --date fixes what strftime_now()
  * formats (midnight of that day); by default it is the current local time.
  *
- * Output: exactly the rendered prompt on stdout, nothing appended. On failure one line on
- * stderr and a non-zero status; a template's own raise_exception() reads
+ * Output: exactly the rendered prompt on stdout, nothing appended. Bad usage prints the usage
+ * and exits 2; any other failure prints one line on stderr and exits 1; a template's own
+ * raise_exception() reads
  * "baton: template raised: <message>".
  *
  * One extension for the golden test (tests/golden/test_templates.sh), which would otherwise start
@@ -73,8 +74,11 @@ static int load_model_template(const char *path, struct buf *src, struct buf *bo
     if (gguf_open(path, &g, &e))
         return cli_fail("template: %s", e.msg);
     struct gguf_str s;
-    if (gguf_get_str(g, "tokenizer.chat_template", &s, &e)) {
+    int found = gguf_get_str(g, "tokenizer.chat_template", &s, &e); /* 1 found, 0 absent */
+    if (found <= 0) {
         gguf_close(g);
+        if (found < 0)
+            return cli_fail("template: %s: %s", path, e.msg);
         return cli_fail("template: %s has no chat template (tokenizer.chat_template): use -t",
                         path);
     }
@@ -242,14 +246,13 @@ int cmd_template(int argc, char **argv)
             o.out_dir = argv[++i];
         } else {
             usage(stderr);
-            cli_fail("template: unexpected argument '%s'", a);
+            rc = 2;
             goto out;
         }
     }
     if (!!o.model == !!o.tmpl_path || o.n_requests == 0 || (o.n_requests > 1 && !o.out_dir)) {
-        usage(stderr);
-        cli_fail("template: give one of -m MODEL.gguf or -t FILE.jinja, and -f REQUEST.json "
-                 "(repeated only with -o DIR)");
+        usage(stderr); /* one of -m / -t, and -f (repeated only with -o) */
+        rc = 2;
         goto out;
     }
     if (date && parse_date(date, &o.day))

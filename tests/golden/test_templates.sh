@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Golden test: `baton template` must render every chat template in the fixtures' templates/ for
-# every conversation in tests/golden/templates/conversations/, with add_generation_prompt on and
-# off, byte for byte as the reference renderer (@huggingface/jinja) did
+# Golden test: `baton template` must render every chat template in the fixtures' templates/ (and
+# the template of each fixture vocabulary that has one, with -m) for every conversation in
+# tests/golden/templates/conversations/, with add_generation_prompt on and off, byte for byte as
+# the reference renderer (@huggingface/jinja) did
 # (tests/golden/templates/expected/, made by scripts/golden/gen_template_golden.mjs). Where the
 # reference failed, baton must fail too; where the template itself raised an exception, baton
 # must report the same message. Usage: test_templates.sh path/to/baton [TEMPLATE_NAME_FILTER]
@@ -34,23 +35,31 @@ fargs=()
 for c in "${convs[@]}"; do fargs+=(-f "$GOLDEN/conversations/$c.json"); done
 
 # Render: one process per template and mode; -o writes one .txt or .error per conversation,
-# into $TMP/got named as the golden files are.
-names=()
-while IFS=$'\n' read -r row; do
-  IFS=$'\t' read -r name bos eos <<<"$row"
-  case "$name" in *"$FILTER"*) ;; *) continue ;; esac
-  names+=("$name")
+# into $TMP/KEY/MODE. KEY is the template's name, or gguf-VOCAB for a vocabulary's own template
+# (rendered with -m: template and BOS/EOS texts from the GGUF).
+keys=()
+render_all() { # KEY SOURCE-ARGS...
+  local key=$1 gp dir
+  shift
+  keys+=("$key")
   for gp in gp nogp; do
-    dir=$TMP/$name/$gp
+    dir=$TMP/$key/$gp
     mkdir -p "$dir"
     flags=()
     [ $gp = nogp ] && flags+=(--no-generation-prompt)
-    if ! "$BATON" template -t "$FIX/templates/$name.jinja" "${fargs[@]}" -o "$dir" \
-        --bos "$bos" --eos "$eos" --date 2024-07-26 "${flags[@]}" 2>"$TMP/err"; then
-      fail "$name $gp: baton template failed: $(head -c 300 "$TMP/err")"
+    if ! "$BATON" template "$@" "${fargs[@]}" -o "$dir" --date 2024-07-26 "${flags[@]}" \
+        2>"$TMP/err"; then
+      fail "$key $gp: baton template failed: $(head -c 300 "$TMP/err")"
     fi
   done
+}
+while IFS=$'\n' read -r row; do
+  IFS=$'\t' read -r name bos eos <<<"$row"
+  case "$name" in *"$FILTER"*) render_all "$name" -t "$FIX/templates/$name.jinja" --bos "$bos" --eos "$eos" ;; esac
 done <"$GOLDEN/tokens.tsv"
+while IFS=$'\t' read -r name _; do
+  case "gguf-$name" in *"$FILTER"*) render_all "gguf-$name" -m "$FIX/vocab/$name.gguf" ;; esac
+done <"$GOLDEN/gguf.tsv"
 
 # Compare: hashes of every rendered prompt in two processes, error files with read.
 declare -A want_sum got_sum
@@ -59,11 +68,11 @@ while read -r sum file; do
   want_sum[${f%.txt}]=$sum
 done < <(cd "$GOLDEN/expected" && sha256sum -- *.txt)
 while read -r sum file; do
-  IFS=/ read -r name gp f <<<"$file"
-  got_sum[${name}__${f%.txt}__$gp]=$sum
+  IFS=/ read -r key gp f <<<"$file"
+  got_sum[${key}__${f%.txt}__$gp]=$sum
 done < <(cd "$TMP" && find . -name '*.txt' -printf '%P\0' | xargs -0 -r sha256sum --)
 
-for name in "${names[@]}"; do
+for name in "${keys[@]}"; do
   for c in "${convs[@]}"; do
     for gp in gp nogp; do
       key=${name}__${c}__$gp
