@@ -881,9 +881,9 @@ static struct jinja_val call_fn(struct rt *rt, struct jinja_val fnv, struct args
     default:
         switch (fn->id) {
         case G_RAISE: {
-            /* Error(String(args[0])), Error(undefined) having an empty message */
+            /* Error(String(args[0])); Error(undefined) (none's value too) has no message */
             struct jinja_sb msg = new_sb(rt);
-            if (a->n > 0 && a->v[0].type != JV_UNDEF)
+            if (a->n > 0 && a->v[0].type != JV_UNDEF && a->v[0].type != JV_NULL)
                 jinja_put_raw(rt->c, &msg, a->v[0], line);
             jinja_fail(rt->c, TMPL_ERR_RAISED, 0, "%.*s", (int)msg.len, msg.p ? msg.p : "");
         }

@@ -347,14 +347,15 @@ bool jv_js_truthy(struct jinja_val v)
     }
 }
 
-/* What a value's raw JavaScript .value is, for the equality operators. */
-enum js_kind { JS_UNDEF, JS_NULL, JS_BOOL, JS_NUM, JS_STR, JS_REF };
+/* What a value's raw JavaScript .value is, for the equality operators. The reference builds
+ * every NullValue without an argument, so its .value is undefined, not null. */
+enum js_kind { JS_UNDEF, JS_BOOL, JS_NUM, JS_STR, JS_REF };
 
 static enum js_kind js_kind(struct jinja_val v)
 {
     switch (v.type) {
-    case JV_UNDEF: return JS_UNDEF;
-    case JV_NULL: return JS_NULL;
+    case JV_UNDEF:
+    case JV_NULL: return JS_UNDEF;
     case JV_BOOL: return JS_BOOL;
     case JV_INT:
     case JV_FLOAT: return JS_NUM;
@@ -382,8 +383,7 @@ bool jv_strict_eq(struct jinja_val a, struct jinja_val b)
     if (ka != kb)
         return false;
     switch (ka) {
-    case JS_UNDEF:
-    case JS_NULL: return true;
+    case JS_UNDEF: return true;
     case JS_BOOL: return a.u.b == b.u.b;
     case JS_NUM: return a.u.num == b.u.num;
     case JS_STR: return jinja_sv_eq(a.u.s, b.u.s);
@@ -397,9 +397,7 @@ bool jv_loose_eq(struct jinja_ctx *c, struct jinja_val a, struct jinja_val b)
     enum js_kind ka = js_kind(a), kb = js_kind(b);
     if (ka == kb)
         return jv_strict_eq(a, b);
-    if ((ka == JS_UNDEF || ka == JS_NULL) && (kb == JS_UNDEF || kb == JS_NULL))
-        return true;
-    if (ka == JS_UNDEF || ka == JS_NULL || kb == JS_UNDEF || kb == JS_NULL)
+    if (ka == JS_UNDEF || kb == JS_UNDEF)
         return false;
     if (ka == JS_BOOL)
         return jv_loose_eq(c, jv_int(a.u.b ? 1 : 0), b);
@@ -793,8 +791,8 @@ void jinja_put_value(struct jinja_ctx *c, struct jinja_sb *b, struct jinja_val v
 {
     struct jinja_json_opts o = {.indent = -1, .undefined_as_null = false};
     switch (v.type) {
-    case JV_UNDEF: jinja_sb_puts(c, b, "undefined"); break;
-    case JV_NULL: jinja_sb_puts(c, b, "null"); break;
+    case JV_UNDEF:
+    case JV_NULL: jinja_sb_puts(c, b, "undefined"); break; /* String(NullValue.value) too */
     case JV_BOOL: jinja_sb_puts(c, b, v.u.b ? "true" : "false"); break;
     case JV_INT: jinja_put_number(c, b, v.u.num); break;
     case JV_FLOAT: put_float(c, b, v.u.num); break;
