@@ -33,7 +33,27 @@ struct kernels {
     void (*f16_to_f32)(int64_t n, float *y, const uint16_t *x);
     /* y[i] += a * x[i] in f32 */
     void (*f32_axpy)(int64_t n, float *y, const float *x, float a);
+    /* Packed weights, for tables that have them (else NULL). Rows are regrouped once, at load,
+     * into groups of KERNELS_PACK_ROWS rows whose blocks interleave the rows, so that one SIMD
+     * lane holds one row and a dot product needs no horizontal reduction (kernels/avx512.c
+     * documents its layouts). pack_bytes is the packed size of a [n_out][n_in] matrix of type t
+     * (0: this table does not pack t); pack writes it. packed_tile computes the group at pw
+     * (rows 16 g .. 16 g + 15) against nc <= KERNELS_PACK_COLS activation rows a (dot type,
+     * a_row bytes apart; asum: per activation row, asum_row ints apart, the sums of each q8_0
+     * block's quants, from kernels_q8_0_sums): out[c * 16 + i] is bit-identical to vec_dot of
+     * row i and activation c. Rows past n_out come out as 0. */
+    size_t (*pack_bytes)(enum dtype t, int64_t n_in, int64_t n_out);
+    void (*pack)(enum dtype t, int64_t n_in, int64_t n_out, const void *w, size_t w_row,
+                 void *dst);
+    void (*packed_tile)(enum dtype t, int64_t n_in, const void *pw, const void *a, size_t a_row,
+                        const int32_t *asum, size_t asum_row, int nc, float *out);
 };
+
+#define KERNELS_PACK_ROWS 16
+#define KERNELS_PACK_COLS 8
+
+/* The sums of the quants of each of the nb q8_0 blocks at a (for packed tiles). */
+void kernels_q8_0_sums(const void *a, int64_t nb, int32_t *out);
 
 const struct kernels *kernels_ref(void);
 /* A vec_dot_tile made of vec_dot calls, for tables without a tiled kernel for a type. */

@@ -14,11 +14,16 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "engine/kernels.h"
 #include "engine/quant.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void pack_weights(struct model *m);
 
 static int get_u32_key(const struct gguf *g, const char *arch, const char *suffix, bool required,
                        uint32_t def, int32_t *out, struct err *e)
@@ -274,6 +279,7 @@ int model_load(const char *path, struct model **out, struct err *e)
         log_info("%s: output.weight absent, using token_embd.weight (tied)", path);
     }
     m->main_type = main_type(m);
+    pack_weights(m);
     log_info("%s: %s, %d layers, n_embd %d, n_head %d/%d, n_ff %d, vocab %d, %s", path,
              m->arch->name, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_ff,
              hp->n_vocab, dtype_name((uint32_t)m->main_type));
@@ -285,10 +291,51 @@ fail:
     return -1;
 }
 
+/* Packs w for kernel table k when k packs its type. The mapped file pages of the original are
+ * then dropped from memory (they fault back in from the file if anything reads them), so a
+ * packed model takes no more memory than the file. */
+static void pack_weight(const struct kernels *k, struct weight *w, bool keep_original)
+{
+    size_t bytes = k->pack_bytes ? k->pack_bytes(w->type, w->n_in, w->n_out) : 0;
+    if (!bytes || w->packed)
+        return;
+    w->packed = xmalloc_aligned(bytes);
+    k->pack(w->type, w->n_in, w->n_out, w->data, w->row_bytes, w->packed);
+    w->packed_group = k->pack_bytes(w->type, w->n_in, KERNELS_PACK_ROWS);
+    if (keep_original)
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)w->data + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)w->data + (uintptr_t)w->n_out * w->row_bytes) & ~(page - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static void pack_weights(struct model *m)
+{
+    const struct kernels *k = kernels_get();
+    if (!k->pack_bytes)
+        return;
+    for (int32_t l = 0; l < m->hp.n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        struct weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+            pack_weight(k, ws[i], false);
+    }
+    pack_weight(k, &m->output, m->output.data == m->tok_embd.data);
+}
+
 void model_free(struct model *m)
 {
     if (!m)
         return;
+    if (m->layers)
+        for (int32_t l = 0; l < m->hp.n_layer; l++) {
+            struct layer *L = &m->layers[l];
+            free(L->wq.packed), free(L->wk.packed), free(L->wv.packed), free(L->wo.packed);
+            free(L->w_gate.packed), free(L->w_up.packed), free(L->w_down.packed);
+        }
+    free(m->output.packed);
     for (int i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);

@@ -20,6 +20,10 @@ struct weight {
     int64_t n_in;  /* GGUF ne[0] */
     int64_t n_out; /* GGUF ne[1] */
     size_t row_bytes;
+    /* the kernel table's packed copy (kernels.h), made at load when the table packs this type,
+     * else NULL; owned by the model. packed_group: bytes per group of KERNELS_PACK_ROWS rows */
+    void *packed;
+    size_t packed_group;
 };
 
 struct hparams {

@@ -35,4 +35,7 @@ _Static_assert(sizeof(struct blk_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(struct blk_q6_K) == 210, "q6_K layout");
 _Static_assert(sizeof(struct blk_q8_K) == 292, "q8_K layout");
 
+/* q4_K / q5_K: sub-block j's 6-bit scale and min from the 12 packed bytes (quant_ref.c). */
+void k4_get_scale_min(const uint8_t s[12], int j, int *sc, int *m);
+
 #endif

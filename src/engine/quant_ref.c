@@ -278,7 +278,7 @@ static void read_q3_K(const void *row, int64_t b, struct unpacked *u)
     }
 }
 
-static void k4_get_scale_min(const uint8_t s[12], int j, int *sc, int *m)
+void k4_get_scale_min(const uint8_t s[12], int j, int *sc, int *m)
 {
     if (j < 4) {
         *sc = s[j] & 63;

@@ -129,6 +129,69 @@ static void check_tiles(const struct kernels *k)
     }
 }
 
+/* Packed weights: every type the table packs, odd row counts (a partial last group), every
+ * activation count up to KERNELS_PACK_COLS, bit-identical to the reference per (row, token). */
+static void check_packed(const struct kernels *k)
+{
+    if (!k->pack_bytes)
+        return;
+    struct rng r;
+    rng_seed(&r, 7);
+    int packed_types = 0;
+    for (size_t ti = 0; ti < sizeof g_types / sizeof *g_types; ti++) {
+        enum dtype t = g_types[ti];
+        enum dtype act = quant_vec_dot_type(t);
+        int64_t be = dtype_get(t)->block_elems == 1 ? 32 : dtype_get(t)->block_elems;
+        const int64_t n = be * 7, n_out = 37;
+        if (!k->pack_bytes(t, n, n_out))
+            continue;
+        packed_types++;
+        uint64_t wrow, arow;
+        dtype_row_bytes(t, (uint64_t)n, &wrow);
+        dtype_row_bytes(act, (uint64_t)n, &arow);
+        char *w = malloc(wrow * (size_t)n_out), *a = malloc(arow * KERNELS_PACK_COLS);
+        float *x = malloc(sizeof(float) * (size_t)n);
+        int32_t asum[KERNELS_PACK_COLS * 7 * 8];
+        const size_t asum_row = (size_t)(n / 32);
+        for (int64_t i = 0; i < n_out; i++) {
+            fill(&r, x, n, 0.05f);
+            quant_quantize_row_ref(t, x, w + (size_t)i * wrow, n);
+        }
+        for (int c = 0; c < KERNELS_PACK_COLS; c++) {
+            fill(&r, x, n, 2.0f);
+            quant_quantize_row_ref(act, x, a + (size_t)c * arow, n);
+            if (act == DT_Q8_0)
+                kernels_q8_0_sums(a + (size_t)c * arow, n / 32, asum + (size_t)c * asum_row);
+        }
+        size_t bytes = k->pack_bytes(t, n, n_out), group = k->pack_bytes(t, n, KERNELS_PACK_ROWS);
+        CHECK(bytes == group * (size_t)((n_out + KERNELS_PACK_ROWS - 1) / KERNELS_PACK_ROWS));
+        char *pw = malloc(bytes);
+        k->pack(t, n, n_out, w, wrow, pw);
+        for (int64_t g = 0; g * KERNELS_PACK_ROWS < n_out; g++)
+            for (int nc = 1; nc <= KERNELS_PACK_COLS; nc++) {
+                float out[KERNELS_PACK_COLS * KERNELS_PACK_ROWS];
+                k->packed_tile(t, n, pw + (size_t)g * group, a, arow, asum, asum_row, nc, out);
+                for (int c = 0; c < nc; c++)
+                    for (int i = 0; i < KERNELS_PACK_ROWS; i++) {
+                        int64_t row = g * KERNELS_PACK_ROWS + i;
+                        float got = out[c * KERNELS_PACK_ROWS + i];
+                        float ref = row < n_out ? quant_vec_dot_ref(t, n, w + (size_t)row * wrow,
+                                                                    a + (size_t)c * arow)
+                                                : 0.0f;
+                        CHECK_MSG(memcmp(&got, &ref, sizeof got) == 0 || (row >= n_out && got == 0.0f),
+                                  "%s: packed %s group %lld nc %d [%d][%d]: %.9g vs ref %.9g",
+                                  k->name, dtype_name(t), (long long)g, nc, i, c, (double)got,
+                                  (double)ref);
+                    }
+            }
+        free(pw);
+        free(w);
+        free(a);
+        free(x);
+    }
+    CHECK_MSG(packed_types > 0, "%s: has pack functions but packs no type", k->name);
+}
+
 /* Edge cases of activation conversion: all zeros, exact rounding ties, a lone extreme. */
 static void check_act_edges(const struct kernels *k)
 {
@@ -171,6 +234,7 @@ int main(void)
         check_table(k);
         check_tiles(k);
         check_act_edges(k);
+        check_packed(k);
         tested++;
     }
     CHECK(tested >= 1);

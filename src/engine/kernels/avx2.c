@@ -322,7 +322,7 @@ static void avx2_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int 
 
 static const struct kernels g_avx2 = {"avx2",            avx2_vec_dot,   avx2_tile,
                                       avx2_quantize_act, avx2_f16_mad,   avx2_f16_scale,
-                                      avx2_f16_to_f32,   avx2_f32_axpy};
+                                      avx2_f16_to_f32,   avx2_f32_axpy, NULL, NULL, NULL};
 
 const struct kernels *kernels_avx2(void) { return &g_avx2; }
 

@@ -6,6 +6,7 @@
 #include "engine/kernels.h"
 
 #include "engine/quant.h"
+#include "engine/quant_blocks.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -60,9 +61,354 @@ static void avx512_f32_axpy(int64_t n, float *y, const float *x, float a)
     g_base->f32_axpy(n, y, x, a);
 }
 
-static const struct kernels g_avx512 = {"avx512",          avx512_vec_dot,   avx512_tile,
-                                        avx512_quantize_act, avx512_f16_mad, avx512_f16_scale,
-                                        avx512_f16_to_f32,   avx512_f32_axpy};
+/* ---- packed weights ----
+ * A group of 16 rows is stored block after block (a block: 32 elements, or 256 for K-quants),
+ * and in each block the rows are interleaved so that one 32-bit lane of a 512-bit register
+ * holds four consecutive quants of one row: lane i of
+ *     vpdpbusd(acc, quants of k-group k, broadcast(the activation's 4 quants of k-group k))
+ * sums row i's products, and 8 k-groups (32 elements) later every lane holds its row's integer
+ * sum of the reference (quant_vec_dot_ref): no horizontal reduction. vpdpbusd multiplies
+ * unsigned by signed bytes, so quants are stored unsigned (q + o) and o times the activation's
+ * sum is taken out first; the float steps are then the reference's, 16 rows at a time, so
+ * results are bit-identical to it. Layouts, per block of a group ("[k][16][4]": per k-group,
+ * per row, 4 bytes; V[k]: 64 bytes of 16 rows x 4 quant bytes, low nibbles one k-group and
+ * high nibbles another):
+ *   q8_0  d[16] f16, q[8][16][4] (q + 128)                                   544 = 16 x 34
+ *   q4_0  d[16] f16, V[4] (nibbles; k-group k low, k + 4 high; o = 8)           288 = 16 x 18
+ *   q5_0  d[16] f16, hbit masks M[8] (bit 4i + j: row i, element 4k + j), V[4]  352 = 16 x 22
+ *   q4_K  d[16], dmin[16] f16, sc[8][16], m[8][16] u8 (decoded 6-bit scales and mins),
+ *         V[4 chunks][8] (chunk c: sub-block 2c low, 2c + 1 high)          2368 = 16 x 148
+ *   q6_K  d[16] f16, sc[16][16] i8, per half h: L[8], L2[8], H[8] (ql[64h ..], ql[64h + 32 ..],
+ *         qh[32h ..] of each row, 4 bytes per k-group; o = 32)             3360 = 16 x 210
+ * q4_K keeps its 6-bit codes decoded (4 bytes more per row and block, under 3%); every other
+ * layout is exactly the size of the plain blocks. Padding rows past n_out are zeros. */
+
+static size_t pk_block_bytes(enum dtype t)
+{
+    switch (t) {
+    case DT_Q8_0: return 16 * 34;
+    case DT_Q4_0: return 16 * 18;
+    case DT_Q5_0: return 16 * 22;
+    case DT_Q4_K: return 16 * 148;
+    case DT_Q6_K: return 16 * 210;
+    default: return 0;
+    }
+}
+
+#ifndef PK_PREFETCH
+#define PK_PREFETCH 2048
+#endif
+
+static size_t avx512_pack_bytes(enum dtype t, int64_t n_in, int64_t n_out)
+{
+    size_t bb = pk_block_bytes(t);
+    int64_t be = dtype_get((uint32_t)t)->block_elems;
+    if (!bb || n_in % be != 0)
+        return 0;
+    return (size_t)((n_out + 15) / 16) * (size_t)(n_in / be) * bb;
+}
+
+/* 4 bytes of src at dst, for row i of k-group k of an interleaved [k][16][4] array */
+static inline void pk_put4(uint8_t *arr, int k, int i, const uint8_t *src)
+{
+    memcpy(arr + (k * 16 + i) * 4, src, 4);
+}
+
+static void pk_xor(uint8_t *p, int n_vec, uint8_t v)
+{
+    for (int k = 0; k < n_vec; k++)
+        _mm512_storeu_si512(p + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k),
+                                                          _mm512_set1_epi8((char)v)));
+}
+
+/* Block b of row i (< 16) of group g into the packed block o. */
+static void pk_row(enum dtype t, const void *row, int64_t b, int i, uint8_t *o)
+{
+    uint16_t *d = (uint16_t *)o;
+    switch (t) {
+    case DT_Q8_0: {
+        const struct blk_q8_0 *x = (const struct blk_q8_0 *)row + b;
+        d[i] = x->d;
+        for (int k = 0; k < 8; k++)
+            pk_put4(o + 32, k, i, (const uint8_t *)x->qs + 4 * k);
+        break;
+    }
+    case DT_Q4_0: {
+        const struct blk_q4_0 *x = (const struct blk_q4_0 *)row + b;
+        d[i] = x->d;
+        for (int k = 0; k < 4; k++)
+            pk_put4(o + 32, k, i, x->qs + 4 * k);
+        break;
+    }
+    case DT_Q5_0: {
+        const struct blk_q5_0 *x = (const struct blk_q5_0 *)row + b;
+        d[i] = x->d;
+        uint32_t qh;
+        memcpy(&qh, x->qh, 4);
+        uint64_t *m = (uint64_t *)(o + 32);
+        for (int k = 0; k < 8; k++)
+            m[k] |= (uint64_t)((qh >> (4 * k)) & 15) << (4 * i);
+        for (int k = 0; k < 4; k++)
+            pk_put4(o + 96, k, i, x->qs + 4 * k);
+        break;
+    }
+    case DT_Q4_K: {
+        const struct blk_q4_K *x = (const struct blk_q4_K *)row + b;
+        d[i] = x->d;
+        d[16 + i] = x->dmin;
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            k4_get_scale_min(x->scales, j, &sc, &mn);
+            o[64 + j * 16 + i] = (uint8_t)sc;
+            o[192 + j * 16 + i] = (uint8_t)mn;
+        }
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 8; k++)
+                pk_put4(o + 320 + c * 512, k, i, x->qs + 32 * c + 4 * k);
+        break;
+    }
+    default: { /* DT_Q6_K */
+        const struct blk_q6_K *x = (const struct blk_q6_K *)row + b;
+        d[i] = x->d;
+        for (int j = 0; j < 16; j++)
+            o[32 + j * 16 + i] = (uint8_t)x->scales[j];
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 8; k++) {
+                uint8_t *base = o + 288 + h * 1536;
+                pk_put4(base, k, i, x->ql + 64 * h + 4 * k);
+                pk_put4(base + 512, k, i, x->ql + 64 * h + 32 + 4 * k);
+                pk_put4(base + 1024, k, i, x->qh + 32 * h + 4 * k);
+            }
+        break;
+    }
+    }
+}
+
+static void avx512_pack(enum dtype t, int64_t n_in, int64_t n_out, const void *w, size_t w_row,
+                        void *dst)
+{
+    const size_t bb = pk_block_bytes(t);
+    const int64_t nb = n_in / dtype_get((uint32_t)t)->block_elems, ng = (n_out + 15) / 16;
+    uint8_t *o = dst;
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t b = 0; b < nb; b++, o += bb) {
+            memset(o, 0, bb);
+            for (int i = 0; i < 16 && g * 16 + i < n_out; i++)
+                pk_row(t, (const char *)w + (size_t)(g * 16 + i) * w_row, b, i, o);
+            if (t == DT_Q8_0) /* q + 128 as unsigned: flip the sign bit (padding: 0 -> 128) */
+                pk_xor(o + 32, 8, 0x80);
+        }
+}
+
+static inline __m512i pk_bcast4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+static inline __m512i pk_lo(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(15)); }
+static inline __m512i pk_hi(__m512i v)
+{
+    return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15));
+}
+
+static inline void pk_prefetch(const uint8_t *p, size_t bytes)
+{
+    for (size_t l = 0; l < bytes; l += 64)
+        _mm_prefetch((const char *)p + PK_PREFETCH + l, _MM_HINT_T0);
+}
+
+/* The 32-element types (q8_0, q4_0, q5_0). t and nc are compile-time constants at each call
+ * site, so the unpacking is resolved and sum[] stays in registers. */
+static inline __attribute__((always_inline)) void
+pk_b32(const enum dtype t, int64_t nb, const uint8_t *pw, const char *a, size_t a_row,
+       const int32_t *asum, size_t asum_row, const int nc, float *out)
+{
+    const int off = t == DT_Q8_0 ? 128 : t == DT_Q4_0 ? 8 : 16;
+    const size_t bb = pk_block_bytes(t);
+    __m512 sum[KERNELS_PACK_COLS];
+    for (int c = 0; c < nc; c++)
+        sum[c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, pw += bb) {
+        if (nc == 1) /* decoding streams the weights once: fetch ahead of the loads */
+            pk_prefetch(pw, bb);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pw));
+        __m512i w[8];
+        if (t == DT_Q8_0) {
+            for (int k = 0; k < 8; k++)
+                w[k] = _mm512_loadu_si512(pw + 32 + 64 * k);
+        } else {
+            const uint8_t *q = pw + (t == DT_Q5_0 ? 96 : 32);
+            for (int k = 0; k < 4; k++) {
+                __m512i v = _mm512_loadu_si512(q + 64 * k);
+                w[k] = pk_lo(v);
+                w[k + 4] = pk_hi(v);
+            }
+            if (t == DT_Q5_0) {
+                const uint64_t *m = (const uint64_t *)(pw + 32);
+                for (int k = 0; k < 8; k++)
+                    w[k] = _mm512_mask_add_epi8(w[k], _cvtu64_mask64(m[k]), w[k],
+                                                _mm512_set1_epi8(16));
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const struct blk_q8_0 *y = (const struct blk_q8_0 *)(a + (size_t)c * a_row) + b;
+            __m512i acc0 = _mm512_set1_epi32(-off * asum[(size_t)c * asum_row + (size_t)b]);
+            __m512i acc1 = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k += 2) {
+                acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(y->qs + 4 * k));
+                acc1 = _mm512_dpbusd_epi32(acc1, w[k + 1], pk_bcast4(y->qs + 4 * k + 4));
+            }
+            const __m512 da = _mm512_set1_ps(qt_h2f(y->d));
+            const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(acc0, acc1));
+            sum[c] = _mm512_add_ps(sum[c], _mm512_mul_ps(_mm512_mul_ps(dw, da), isum));
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        _mm512_storeu_ps(out + 16 * c, sum[c]);
+}
+
+/* q4_K against q8_K: per sub-block j, lane i gets s_j = sum q a (unsigned nibbles, no offset);
+ * isum = sum_j sc_j s_j, isum_min = sum_j m_j (bsums[2j] + bsums[2j + 1]); then the
+ * reference's t = (d da) isum - (dmin da) isum_min. */
+static inline __attribute__((always_inline)) void
+pk_q4_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc, float *out)
+{
+    __m512 sum[KERNELS_PACK_COLS];
+    for (int c = 0; c < nc; c++)
+        sum[c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, pw += 16 * 148) {
+        if (nc == 1)
+            pk_prefetch(pw, 16 * 148);
+        __m512i isum[KERNELS_PACK_COLS], imin[KERNELS_PACK_COLS];
+        for (int c = 0; c < nc; c++)
+            isum[c] = imin[c] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *v = pw + 320 + (j / 2) * 512;
+            __m512i w[8];
+            for (int k = 0; k < 8; k++)
+                w[k] = j % 2 ? pk_hi(_mm512_loadu_si512(v + 64 * k))
+                             : pk_lo(_mm512_loadu_si512(v + 64 * k));
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pw + 64 + 16 * j)));
+            const __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pw + 192 + 16 * j)));
+            for (int c = 0; c < nc; c++) {
+                const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
+                __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+                for (int k = 0; k < 8; k += 2) {
+                    acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(y->qs + 32 * j + 4 * k));
+                    acc1 = _mm512_dpbusd_epi32(acc1, w[k + 1], pk_bcast4(y->qs + 32 * j + 4 * k + 4));
+                }
+                isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sc, _mm512_add_epi32(acc0, acc1)));
+                imin[c] = _mm512_add_epi32(
+                    imin[c], _mm512_mullo_epi32(mn, _mm512_set1_epi32(y->bsums[2 * j] + y->bsums[2 * j + 1])));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pw));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pw + 32)));
+        for (int c = 0; c < nc; c++) {
+            const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
+            const __m512 da = _mm512_set1_ps(y->d);
+            __m512 mt = _mm512_mul_ps(_mm512_mul_ps(dmin, da), _mm512_cvtepi32_ps(imin[c]));
+            __m512 t = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(isum[c])), mt);
+            sum[c] = _mm512_add_ps(sum[c], t);
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        _mm512_storeu_ps(out + 16 * c, sum[c]);
+}
+
+/* q6_K against q8_K: 16-element sub-blocks with signed scales; quants stored q + 32 (6 bits),
+ * so s_j = sum q_u a - 32 bsums[j]; isum = sum_j sc_j s_j; t = (d da) isum. */
+static inline __attribute__((always_inline)) void
+pk_q6_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc, float *out)
+{
+    __m512 sum[KERNELS_PACK_COLS];
+    for (int c = 0; c < nc; c++)
+        sum[c] = _mm512_setzero_ps();
+    const __m512i m3 = _mm512_set1_epi8(3 << 4);
+    for (int64_t b = 0; b < nb; b++, pw += 16 * 210) {
+        if (nc == 1)
+            pk_prefetch(pw, 16 * 210);
+        __m512i isum[KERNELS_PACK_COLS];
+        for (int c = 0; c < nc; c++)
+            isum[c] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 4; s++) {
+                const uint8_t *base = pw + 288 + h * 1536;
+                __m512i w[8];
+                for (int k = 0; k < 8; k++) {
+                    __m512i l = _mm512_loadu_si512(base + (s & 1) * 512 + 64 * k);
+                    __m512i hb = _mm512_loadu_si512(base + 1024 + 64 * k);
+                    l = s < 2 ? pk_lo(l) : pk_hi(l);
+                    /* the two high bits at shift 2 s, moved to bits 4 and 5 */
+                    hb = s == 0 ? _mm512_slli_epi16(hb, 4)
+                                : s == 1 ? _mm512_slli_epi16(hb, 2)
+                                         : s == 2 ? hb : _mm512_srli_epi16(hb, 2);
+                    w[k] = _mm512_or_si512(l, _mm512_and_si512(hb, m3));
+                }
+                const int j0 = 8 * h + 2 * s; /* sub-blocks j0 (k-groups 0-3), j0 + 1 (4-7) */
+                const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 32 + 16 * j0)));
+                const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 48 + 16 * j0)));
+                for (int c = 0; c < nc; c++) {
+                    const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
+                    const int8_t *aq = y->qs + 128 * h + 32 * s;
+                    __m512i acc0 = _mm512_set1_epi32(-32 * y->bsums[j0]);
+                    __m512i acc1 = _mm512_set1_epi32(-32 * y->bsums[j0 + 1]);
+                    for (int k = 0; k < 4; k++) {
+                        acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(aq + 4 * k));
+                        acc1 = _mm512_dpbusd_epi32(acc1, w[k + 4], pk_bcast4(aq + 16 + 4 * k));
+                    }
+                    isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(sc0, acc0),
+                                                                         _mm512_mullo_epi32(sc1, acc1)));
+                }
+            }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pw));
+        for (int c = 0; c < nc; c++) {
+            const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
+            const __m512 da = _mm512_set1_ps(y->d);
+            sum[c] = _mm512_add_ps(sum[c], _mm512_mul_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(isum[c])));
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        _mm512_storeu_ps(out + 16 * c, sum[c]);
+}
+
+#define PK_DISPATCH(CALL)                                                                   \
+    switch (nc) {                                                                           \
+    case 1: CALL(1); break;                                                                 \
+    case 2: CALL(2); break;                                                                 \
+    case 3: CALL(3); break;                                                                 \
+    case 4: CALL(4); break;                                                                 \
+    case 5: CALL(5); break;                                                                 \
+    case 6: CALL(6); break;                                                                 \
+    case 7: CALL(7); break;                                                                 \
+    default: CALL(8); break;                                                                \
+    }
+
+static void avx512_packed_tile(enum dtype t, int64_t n_in, const void *pw, const void *a,
+                               size_t a_row, const int32_t *asum, size_t asum_row, int nc,
+                               float *out)
+{
+    const int64_t nb = n_in / dtype_get((uint32_t)t)->block_elems;
+    switch (t) {
+#define PK_Q8_0(N) pk_b32(DT_Q8_0, nb, pw, a, a_row, asum, asum_row, N, out)
+#define PK_Q4_0(N) pk_b32(DT_Q4_0, nb, pw, a, a_row, asum, asum_row, N, out)
+#define PK_Q5_0(N) pk_b32(DT_Q5_0, nb, pw, a, a_row, asum, asum_row, N, out)
+#define PK_Q4_K(N) pk_q4_K(nb, pw, a, a_row, N, out)
+#define PK_Q6_K(N) pk_q6_K(nb, pw, a, a_row, N, out)
+    case DT_Q8_0: PK_DISPATCH(PK_Q8_0) break;
+    case DT_Q4_0: PK_DISPATCH(PK_Q4_0) break;
+    case DT_Q5_0: PK_DISPATCH(PK_Q5_0) break;
+    case DT_Q4_K: PK_DISPATCH(PK_Q4_K) break;
+    default: PK_DISPATCH(PK_Q6_K) break; /* DT_Q6_K: the last type avx512_pack_bytes accepts */
+    }
+}
+
+static const struct kernels g_avx512 = {
+    "avx512",          avx512_vec_dot,     avx512_tile,       avx512_quantize_act,
+    avx512_f16_mad,    avx512_f16_scale,   avx512_f16_to_f32, avx512_f32_axpy,
+    avx512_pack_bytes, avx512_pack,        avx512_packed_tile};
 
 const struct kernels *kernels_avx512(void)
 {

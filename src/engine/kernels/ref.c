@@ -1,6 +1,7 @@
 /* kernels/ref: the scalar reference table (a thin layer over quant_ref.c) and the run-time
  * choice among the tables this CPU can run. */
 #include "engine/kernels.h"
+#include "engine/quant_blocks.h"
 
 #include "engine/quant.h"
 
@@ -67,9 +68,20 @@ static void ref_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int n
 
 static const struct kernels g_ref = {"ref",          ref_vec_dot,   ref_tile,
                                      ref_quantize_act, ref_f16_mad, ref_f16_scale,
-                                     ref_f16_to_f32,   ref_f32_axpy};
+                                     ref_f16_to_f32,   ref_f32_axpy, NULL, NULL, NULL};
 
 const struct kernels *kernels_ref(void) { return &g_ref; }
+
+void kernels_q8_0_sums(const void *a, int64_t nb, int32_t *out)
+{
+    const struct blk_q8_0 *y = a;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++)
+            s += y[b].qs[i];
+        out[b] = s;
+    }
+}
 
 /* CPU features from cpuid, with the OS's consent to save the wide registers (XCR0), so the
  * answer is the same under gcc and clang (whose __builtin_cpu_supports names differ). */
