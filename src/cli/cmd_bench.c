@@ -1,9 +1,11 @@
-/* baton bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]
+/* baton bench -m MODEL [-p 512] [-n 128] [-b SEQS] [-t THREADS] [-r REPS] [--json]
  * Measures, llama-bench style: prompt processing (pp: P tokens in one batch into an empty
  * cache) and text generation (tg: N single-token steps from an empty cache), each repeated R
- * times after a warm-up, reporting the mean tokens/s and its standard deviation. Token ids are
- * pseudo-random (fixed seed), so every run measures the same work. --json prints one object
- * with pp_tps and tg_tps. */
+ * times after a warm-up, reporting the mean tokens/s and its standard deviation. With -b SEQS,
+ * tg decodes SEQS sequences together (fwd_eval_batch, as the serve tier's continuous batching
+ * does) and reports the aggregate tokens/s of all of them. Token ids are pseudo-random (fixed
+ * seed), so every run measures the same work. --json prints one object with pp_tps, tg_tps and
+ * the process's peak resident memory. */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
@@ -17,9 +19,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const char *g_usage =
-    "usage: baton bench -m MODEL [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-t THREADS] [-r REPS] [--json]\n";
+    "usage: baton bench -m MODEL [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-b SEQS] [-t THREADS]\n"
+    "                   [-r REPS] [--json]\n";
 
 struct stats {
     double mean, sd;
@@ -40,7 +44,7 @@ static struct stats summarize(const double *tps, int n)
 int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL;
-    long long n_prompt = 512, n_gen = 128, threads = cli_default_threads(), reps = 3;
+    long long n_prompt = 512, n_gen = 128, threads = cli_default_threads(), reps = 3, n_seq = 1;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -67,6 +71,9 @@ int cmd_bench(int argc, char **argv)
         } else if (strcmp(a, "-t") == 0) {
             if (cli_parse_int(a, v, 1, 256, &threads))
                 return 2;
+        } else if (strcmp(a, "-b") == 0) {
+            if (cli_parse_int(a, v, 1, 64, &n_seq))
+                return 2;
         } else if (strcmp(a, "-r") == 0) {
             if (cli_parse_int(a, v, 1, 1000, &reps))
                 return 2;
@@ -85,13 +92,18 @@ int cmd_bench(int argc, char **argv)
         return cli_fail("%s", e.msg);
     int32_t nv = model_n_vocab(m);
     int32_t n_ctx = (int32_t)(n_prompt > n_gen ? n_prompt : n_gen) + 1;
-    struct kv_cache *kv;
-    if (kv_new(m, n_ctx, &kv, &e)) {
-        model_free(m);
-        return cli_fail("%s", e.msg);
-    }
-    struct forward *f = fwd_new(m, (int32_t)(n_prompt > 0 ? n_prompt : 1), (int32_t)threads);
-    float *logits = xmalloc_array((size_t)nv, sizeof(float));
+    struct kv_cache *kvs[64];
+    for (long long s = 0; s < n_seq; s++)
+        if (kv_new(m, n_ctx, &kvs[s], &e)) {
+            while (s > 0)
+                kv_free(kvs[--s]);
+            model_free(m);
+            return cli_fail("%s", e.msg);
+        }
+    struct kv_cache *kv = kvs[0];
+    int32_t n_batch = (int32_t)(n_prompt > n_seq ? n_prompt : n_seq);
+    struct forward *f = fwd_new(m, n_batch, (int32_t)threads);
+    float *logits = xmalloc_array((size_t)nv * (size_t)n_seq, sizeof(float));
     int32_t *toks = xmalloc_array((size_t)n_ctx, sizeof(int32_t));
     struct rng r;
     rng_seed(&r, 1234);
@@ -114,23 +126,38 @@ int cmd_bench(int argc, char **argv)
             pp[rep] = (double)n_prompt / (clock_now_s() - t0);
         }
         if (n_gen > 0) {
-            kv_truncate(kv, 0);
+            for (long long s = 0; s < n_seq; s++)
+                kv_truncate(kvs[s], 0);
             double t0 = clock_now_s();
-            for (long long i = 0; i < n_gen && rc == 0; i++)
-                if (fwd_eval(f, kv, &toks[i], 1, logits, &e))
+            int32_t step[64];
+            for (long long i = 0; i < n_gen && rc == 0; i++) {
+                int fail;
+                if (n_seq == 1) {
+                    fail = fwd_eval(f, kv, &toks[i], 1, logits, &e);
+                } else {
+                    for (long long s = 0; s < n_seq; s++) /* each sequence its own tokens */
+                        step[s] = toks[(i + (long long)s * 7) % n_ctx];
+                    fail = fwd_eval_batch(f, kvs, step, (int32_t)n_seq, logits, &e);
+                }
+                if (fail)
                     rc = cli_fail("%s", e.msg);
-            tg[rep] = (double)n_gen / (clock_now_s() - t0);
+            }
+            tg[rep] = (double)(n_gen * n_seq) / (clock_now_s() - t0);
         }
     }
     if (rc == 0) {
         struct stats ps = summarize(pp, (int)reps), ts = summarize(tg, (int)reps);
         double size_mb = (double)model_weight_bytes(m) / 1e6;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
         if (json) {
             printf("{\"model\": \"%s\", \"type\": \"%s\", \"size_mb\": %.1f, \"threads\": %lld, "
-                   "\"kernels\": \"%s\", \"n_prompt\": %lld, \"n_gen\": %lld, \"reps\": %lld, "
-                   "\"pp_tps\": %.2f, \"pp_sd\": %.2f, \"tg_tps\": %.2f, \"tg_sd\": %.2f}\n",
+                   "\"kernels\": \"%s\", \"n_prompt\": %lld, \"n_gen\": %lld, \"n_seq\": %lld, "
+                   "\"reps\": %lld, \"pp_tps\": %.2f, \"pp_sd\": %.2f, \"tg_tps\": %.2f, "
+                   "\"tg_sd\": %.2f, \"peak_rss_mb\": %.1f}\n",
                    model_path, model_type_name(m), size_mb, threads, kernels_get()->name, n_prompt,
-                   n_gen, reps, ps.mean, ps.sd, ts.mean, ts.sd);
+                   n_gen, n_seq, reps, ps.mean, ps.sd, ts.mean, ts.sd, rss_mb);
         } else {
             printf("| model | type | size (MB) | threads | kernels | test | t/s |\n");
             printf("|---|---|---|---|---|---|---|\n");
@@ -139,9 +166,9 @@ int cmd_bench(int argc, char **argv)
                        model_type_name(m), size_mb, threads, kernels_get()->name, n_prompt, ps.mean,
                        ps.sd);
             if (n_gen > 0)
-                printf("| %s | %s | %.1f | %lld | %s | tg%lld | %.2f ± %.2f |\n", model_arch_name(m),
-                       model_type_name(m), size_mb, threads, kernels_get()->name, n_gen, ts.mean,
-                       ts.sd);
+                printf("| %s | %s | %.1f | %lld | %s | tg%lld x%lld | %.2f ± %.2f |\n",
+                       model_arch_name(m), model_type_name(m), size_mb, threads,
+                       kernels_get()->name, n_gen, n_seq, ts.mean, ts.sd);
         }
     }
     free(pp);
@@ -149,7 +176,8 @@ int cmd_bench(int argc, char **argv)
     free(toks);
     free(logits);
     fwd_free(f);
-    kv_free(kv);
+    for (long long s = 0; s < n_seq; s++)
+        kv_free(kvs[s]);
     model_free(m);
     return rc;
 }

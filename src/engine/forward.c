@@ -34,10 +34,16 @@ struct forward {
     float *rope_cs;    /* [n_batch][n_rot]: cos, sin pairs per token */
     void *actq;        /* converted matmul inputs */
     size_t actq_row;   /* bytes per converted row, the max over all weights */
+    int32_t *asum;     /* per conversion: [n_batch][asum_row] q8_0 block sums */
+    size_t asum_row;   /* the max over all weights of n_in / 32 */
     uint16_t *attn_q16;    /* per thread: head_dim (f16 query) + head_dim_v (f16 accumulator) */
     float *attn_scores;    /* per thread: attn_scores_cap floats (scores, or an f32 row) */
     size_t attn_scores_cap;
     float *k32, *v32;      /* tiled attention: the layer's keys / values in f32 */
+    /* per token of the step: its sequence's cache and its position there (one sequence for a
+     * prompt chunk; one token of each of several sequences for a batched decoding step) */
+    struct kv_cache **tkv;
+    int32_t *tpos;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -61,6 +67,8 @@ struct mm_part {
     bool accumulate;
     const void *xq;     /* the input in this weight's dot type: [T][xq_row] */
     size_t xq_row;
+    const int32_t *asum; /* q8_0 inputs: per token, the blocks' quant sums (packed tiles) */
+    size_t asum_row;
 };
 
 struct mm_job {
@@ -75,6 +83,7 @@ struct mm_job {
     enum dtype act[MM_MAX_PARTS];
     void *act_buf[MM_MAX_PARTS];
     size_t act_row[MM_MAX_PARTS];
+    int32_t *act_sums[MM_MAX_PARTS]; /* q8_0 conversions that packed weights read: block sums */
     int n_act;
     /* gate/up fusion: parts 0 and 1 share rows; swiglu is applied to the rows computed */
     bool swiglu;
@@ -86,15 +95,47 @@ static void mm_convert(void *p, int ith, int nth)
     long lo, hi;
     threadpool_split((long)j->T, ith, nth, &lo, &hi);
     for (int a = 0; a < j->n_act; a++)
-        for (long t = lo; t < hi; t++)
-            j->k->quantize_act(j->act[a], j->x + t * j->n_in,
-                               (char *)j->act_buf[a] + (size_t)t * j->act_row[a], j->n_in);
+        for (long t = lo; t < hi; t++) {
+            void *row = (char *)j->act_buf[a] + (size_t)t * j->act_row[a];
+            j->k->quantize_act(j->act[a], j->x + t * j->n_in, row, j->n_in);
+            if (j->act_sums[a])
+                kernels_q8_0_sums(row, j->n_in / 32, j->act_sums[a] + t * (j->n_in / 32));
+        }
+}
+
+/* Rows [r0, r1) of a part with packed weights, all tokens: whole groups of KERNELS_PACK_ROWS
+ * rows against up to KERNELS_PACK_COLS tokens at a time; only rows in [r0, r1) are written. */
+static void mm_packed_rows(const struct mm_job *j, const struct mm_part *pt, int64_t r0, int64_t r1)
+{
+    const struct weight *w = pt->w;
+    float tile[KERNELS_PACK_COLS * KERNELS_PACK_ROWS];
+    for (int64_t g = r0 / KERNELS_PACK_ROWS; g * KERNELS_PACK_ROWS < r1; g++) {
+        int64_t g0 = g * KERNELS_PACK_ROWS;
+        int64_t lo = r0 > g0 ? r0 : g0, hi = g0 + KERNELS_PACK_ROWS < r1 ? g0 + KERNELS_PACK_ROWS : r1;
+        const void *pw = (const char *)w->packed + (size_t)g * w->packed_group;
+        for (int64_t t = 0; t < j->T; t += KERNELS_PACK_COLS) {
+            int nc = j->T - t < KERNELS_PACK_COLS ? (int)(j->T - t) : KERNELS_PACK_COLS;
+            j->k->packed_tile(w->type, w->n_in, pw, (const char *)pt->xq + (size_t)t * pt->xq_row,
+                              pt->xq_row, pt->asum ? pt->asum + (size_t)t * pt->asum_row : NULL,
+                              pt->asum_row, nc, tile);
+            for (int c = 0; c < nc; c++)
+                for (int64_t r = lo; r < hi; r++) {
+                    float d = tile[c * KERNELS_PACK_ROWS + (r - g0)] + (pt->bias ? pt->bias[r] : 0.0f);
+                    float *yp = pt->y + (t + c) * pt->y_stride + r;
+                    *yp = pt->accumulate ? *yp + d : d;
+                }
+        }
+    }
 }
 
 /* Rows [r0, r1) of one part, all tokens. */
 static void mm_part_rows(const struct mm_job *j, const struct mm_part *pt, int64_t r0, int64_t r1)
 {
     const struct weight *w = pt->w;
+    if (w->packed) {
+        mm_packed_rows(j, pt, r0, r1);
+        return;
+    }
     const int tr = j->T == 1 ? 16 : 4, tc = j->T == 1 ? 1 : 4;
     float tile[16];
     for (int64_t r = r0; r < r1; r += tr) {
@@ -183,10 +224,15 @@ static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm
             j.act_buf[a] = buf;
             j.act_row[a] = act_row_bytes(parts[i].w);
             buf += (size_t)T * j.act_row[a];
+            if (act == DT_Q8_0) {
+                j.act_sums[a] = f->asum + (size_t)a * (size_t)f->n_batch * f->asum_row;
+            }
             j.n_act++;
         }
         j.parts[i].xq = j.act_buf[a];
         j.parts[i].xq_row = j.act_row[a];
+        j.parts[i].asum = j.act_sums[a];
+        j.parts[i].asum_row = (size_t)(j.n_in / 32);
     }
     if (T == 1)
         mm_convert(&j, 0, 1);
@@ -198,7 +244,7 @@ static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm
 static void matmul(struct forward *f, const struct weight *w, const float *x, int64_t T, float *y,
                    int64_t y_stride, const float *bias, bool accumulate)
 {
-    struct mm_part p = {w, y, y_stride, bias, accumulate, NULL, 0};
+    struct mm_part p = {w, y, y_stride, bias, accumulate, NULL, 0, NULL, 0};
     matmul_parts(f, x, T, &p, 1, false);
 }
 
@@ -298,9 +344,10 @@ static void attn_rows_worker(void *p, int ith, int nth)
         k->quantize_act(DT_F16, q, q16, hd);
         memset(acc16, 0, sizeof(uint16_t) * (size_t)hdv);
         float m = -INFINITY, s = 0.0f;
-        int32_t n_pos = j->p0 + t + 1; /* causal: positions 0 .. p0 + t */
+        struct kv_cache *kv = f->tkv[t];
+        int32_t n_pos = f->tpos[t] + 1; /* causal: positions 0 .. the token's own */
         for (int32_t pos = 0; pos < n_pos; pos++) {
-            const uint16_t *kr = kv_k_row(j->kv, j->layer, pos) + (size_t)hkv * (size_t)hd;
+            const uint16_t *kr = kv_k_row(kv, j->layer, pos) + (size_t)hkv * (size_t)hd;
             float dot = k->vec_dot(DT_F16, hd, kr, q16) * scale;
             float ms = 1.0f, vs = 1.0f;
             if (dot > m) {
@@ -310,7 +357,7 @@ static void attn_rows_worker(void *p, int ith, int nth)
             } else {
                 vs = expf(dot - m);
             }
-            const uint16_t *vr = kv_v_row(j->kv, j->layer, pos) + (size_t)hkv * (size_t)hdv;
+            const uint16_t *vr = kv_v_row(kv, j->layer, pos) + (size_t)hkv * (size_t)hdv;
             k->f16_mad(hdv, acc16, vr, vs);
             s = s * ms + vs;
         }
@@ -397,11 +444,14 @@ static void attn_reserve(struct forward *f, const struct kv_cache *kv, int32_t n
     f->attn_scores_cap = cap;
 }
 
-static void attention(struct forward *f, struct kv_cache *kv, int32_t layer, int32_t p0, int32_t T)
+/* kv, p0: the sequence of all T tokens, or NULL for a batched step (one token per sequence,
+ * caches and positions in f->tkv, f->tpos; n_pos: the longest causal span). */
+static void attention(struct forward *f, struct kv_cache *kv, int32_t layer, int32_t p0, int32_t T,
+                      int32_t n_pos)
 {
     struct attn_job aj = {f, kv, layer, p0, T};
-    attn_reserve(f, kv, p0 + T);
-    if (T < ATTN_TILE_Q) {
+    attn_reserve(f, f->tkv[0], n_pos);
+    if (T < ATTN_TILE_Q || !kv) {
         threadpool_run(f->tp, attn_rows_worker, &aj);
     } else {
         threadpool_run(f->tp, attn_convert_worker, &aj);
@@ -449,11 +499,12 @@ static void tok_worker(void *p, int ith, int nth)
                 rope_apply(q + (size_t)h * (size_t)hp->head_dim, cs, hp->n_rot, hp->rope_mode);
             for (int32_t h = 0; h < hp->n_head_kv; h++)
                 rope_apply(k + (size_t)h * (size_t)hp->head_dim, cs, hp->n_rot, hp->rope_mode);
-            uint16_t *kr = kv_k_row(j->kv, j->layer, j->p0 + (int32_t)t);
-            uint16_t *vr = kv_v_row(j->kv, j->layer, j->p0 + (int32_t)t);
-            for (int32_t i = 0; i < j->kv->k_dim; i++)
+            struct kv_cache *kv = f->tkv[t];
+            uint16_t *kr = kv_k_row(kv, j->layer, f->tpos[t]);
+            uint16_t *vr = kv_v_row(kv, j->layer, f->tpos[t]);
+            for (int32_t i = 0; i < kv->k_dim; i++)
                 kr[i] = fp32_to_fp16(k[i]);
-            for (int32_t i = 0; i < j->kv->v_dim; i++)
+            for (int32_t i = 0; i < kv->v_dim; i++)
                 vr[i] = fp32_to_fp16(v[i]);
             break;
         }
@@ -491,6 +542,8 @@ struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_thread
     f->gate = xmalloc_aligned(B * (size_t)hp->n_ff * sizeof(float));
     f->up = xmalloc_aligned(B * (size_t)hp->n_ff * sizeof(float));
     f->rope_cs = xmalloc_aligned(B * (size_t)hp->n_rot * sizeof(float));
+    f->tkv = xcalloc(B, sizeof *f->tkv);
+    f->tpos = xcalloc(B, sizeof *f->tpos);
     size_t row = act_row_bytes(&m->output);
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const struct layer *L = &m->layers[l];
@@ -502,6 +555,10 @@ struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_thread
         }
     }
     f->actq_row = row;
+    f->asum_row = (size_t)(hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd) / 32 + 1;
+    if ((size_t)(hp->n_head * hp->head_dim_v) / 32 + 1 > f->asum_row)
+        f->asum_row = (size_t)(hp->n_head * hp->head_dim_v) / 32 + 1;
+    f->asum = xmalloc_aligned(MM_MAX_PARTS * B * f->asum_row * sizeof(int32_t));
     f->actq = xmalloc_aligned(MM_MAX_PARTS * B * row); /* up to one conversion per part */
     f->attn_q16 = xmalloc_aligned((size_t)n_threads * (size_t)(hp->head_dim + hp->head_dim_v) *
                                   sizeof(uint16_t) + 64);
@@ -522,7 +579,10 @@ void fwd_free(struct forward *f)
     free(f->gate);
     free(f->up);
     free(f->rope_cs);
+    free(f->tkv);
+    free(f->tpos);
     free(f->actq);
+    free(f->asum);
     free(f->attn_q16);
     free(f->attn_scores);
     free(f->k32);
@@ -532,18 +592,21 @@ void fwd_free(struct forward *f)
 
 int32_t fwd_n_threads(const struct forward *f) { return threadpool_n_threads(f->tp); }
 
-/* Runs one chunk of T <= n_batch tokens. */
-static void eval_chunk(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t T,
-                       float *logits)
+/* Runs one step of T <= n_batch tokens whose caches and positions are in f->tkv, f->tpos: one
+ * sequence (kv, its tokens at p0 ..) or, with kv NULL, one token per sequence. Writes the logits
+ * of the last token (one sequence) or of every token (batched) when logits is non-NULL. */
+static void eval_step(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t T,
+                      float *logits)
 {
     const struct model *m = f->m;
     const struct hparams *hp = &m->hp;
-    int32_t p0 = kv->n_used;
+    int32_t p0 = kv ? kv->n_used : 0, n_pos = 0;
     for (int32_t t = 0; t < T; t++) {
         const void *row = (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
         quant_dequantize_row_ref(m->tok_embd.type, row, f->x + (size_t)t * (size_t)hp->n_embd,
                                  hp->n_embd);
-        rope_cache(f->rope_cs + (size_t)t * (size_t)hp->n_rot, p0 + t, hp, m->rope_freqs);
+        rope_cache(f->rope_cs + (size_t)t * (size_t)hp->n_rot, f->tpos[t], hp, m->rope_freqs);
+        n_pos = f->tpos[t] + 1 > n_pos ? f->tpos[t] + 1 : n_pos;
     }
     int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
     int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
@@ -551,25 +614,29 @@ static void eval_chunk(struct forward *f, struct kv_cache *kv, const int32_t *to
         const struct layer *L = &m->layers[l];
         struct tok_job tj = {f, kv, L, l, p0, T, 0};
         run_tok(f, &tj, STAGE_ATTN_NORM);
-        struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0},
-                                 {&L->wk, f->kx, kd, L->bk, false, NULL, 0},
-                                 {&L->wv, f->vx, vd, L->bv, false, NULL, 0}};
+        struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0, NULL, 0},
+                                 {&L->wk, f->kx, kd, L->bk, false, NULL, 0, NULL, 0},
+                                 {&L->wv, f->vx, vd, L->bv, false, NULL, 0, NULL, 0}};
         matmul_parts(f, f->xn, T, qkv, 3, false);
         run_tok(f, &tj, STAGE_ROPE_STORE);
-        attention(f, kv, l, p0, T);
+        attention(f, kv, l, p0, T, n_pos);
         matmul(f, &L->wo, f->att, T, f->x, hp->n_embd, L->bo, true);
         run_tok(f, &tj, STAGE_FFN_NORM);
-        struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0},
-                                {&L->w_up, f->up, hp->n_ff, NULL, false, NULL, 0}};
+        struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0, NULL, 0},
+                                {&L->w_up, f->up, hp->n_ff, NULL, false, NULL, 0, NULL, 0}};
         matmul_parts(f, f->xn, T, gu, 2, true); /* silu(gate) * up, in the same region */
         matmul(f, &L->w_down, f->gate, T, f->x, hp->n_embd, NULL, true);
     }
-    kv->n_used = p0 + T;
-    if (logits) {
-        float *last = f->x + (size_t)(T - 1) * (size_t)hp->n_embd;
-        rmsnorm(f->xn, last, m->output_norm, hp->n_embd, hp->norm_eps);
-        matmul(f, &m->output, f->xn, 1, logits, hp->n_vocab, NULL, false);
-    }
+    for (int32_t t = 0; t < T; t++)
+        if (!kv || t == T - 1)
+            f->tkv[t]->n_used = f->tpos[t] + 1;
+    if (!logits)
+        return;
+    int32_t first = kv ? T - 1 : 0; /* rows that need logits */
+    for (int32_t t = first; t < T; t++)
+        rmsnorm(f->xn + (size_t)(t - first) * (size_t)hp->n_embd,
+                f->x + (size_t)t * (size_t)hp->n_embd, m->output_norm, hp->n_embd, hp->norm_eps);
+    matmul(f, &m->output, f->xn, T - first, logits, hp->n_vocab, NULL, false);
 }
 
 int fwd_eval(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t n,
@@ -588,8 +655,33 @@ int fwd_eval(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int3
     for (int32_t done = 0; done < n;) {
         int32_t T = n - done < f->n_batch ? n - done : f->n_batch;
         bool last = done + T == n;
-        eval_chunk(f, kv, tokens + done, T, last ? logits : NULL);
+        for (int32_t t = 0; t < T; t++)
+            f->tkv[t] = kv, f->tpos[t] = kv->n_used + t;
+        eval_step(f, kv, tokens + done, T, last ? logits : NULL);
         done += T;
     }
+    return 0;
+}
+
+int fwd_eval_batch(struct forward *f, struct kv_cache *const *kvs, const int32_t *tokens,
+                   int32_t n, float *logits, struct err *e)
+{
+    const struct hparams *hp = &f->m->hp;
+    if (n <= 0 || n > f->n_batch)
+        return err_set(e, "batched step of %d sequences: must be 1 .. %d", n, f->n_batch);
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return err_set(e, "token id %d of sequence %d is out of range (vocabulary %d)",
+                           tokens[i], i, hp->n_vocab);
+        if (kvs[i]->n_used >= kvs[i]->n_ctx)
+            return err_set(e, "context full for sequence %d: %d tokens in a cache of %d", i,
+                           kvs[i]->n_used, kvs[i]->n_ctx);
+        for (int32_t k = 0; k < i; k++)
+            if (kvs[k] == kvs[i])
+                return err_set(e, "sequences %d and %d share a cache", k, i);
+    }
+    for (int32_t t = 0; t < n; t++)
+        f->tkv[t] = kvs[t], f->tpos[t] = kvs[t]->n_used;
+    eval_step(f, NULL, tokens, n, logits);
     return 0;
 }

@@ -28,4 +28,12 @@ int32_t fwd_n_threads(const struct forward *f);
 int fwd_eval(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t n,
              float *logits, struct err *e);
 
+/* One decoding step for n sequences at once (continuous batching): appends tokens[i] to
+ * kvs[i] (distinct caches of this model; n <= n_batch) and writes each sequence's logits at
+ * logits + i * model_n_vocab() when logits is non-NULL. The weights are read once for all n,
+ * and every sequence gets the logits fwd_eval would give it alone. Fails (caches unchanged) on
+ * a bad token id, a full cache or a repeated cache. */
+int fwd_eval_batch(struct forward *f, struct kv_cache *const *kvs, const int32_t *tokens,
+                   int32_t n, float *logits, struct err *e);
+
 #endif
