@@ -23,6 +23,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/utf8.h"
+#include "engine/cpset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,95 +40,7 @@
 #define MASK_CACHE 16              /* vocabulary masks kept, per grammar */
 
 #define NIL UINT32_MAX
-#define CP_MAX 0x10FFFFu
-
-/* =============================================================================================
- * Code-point sets: sorted, disjoint, non-adjacent ranges. */
-
-struct cpset {
-    uint32_t *lo, *hi;
-    size_t n, cap;
-};
-
-static void cpset_add(struct cpset *s, uint32_t lo, uint32_t hi)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 8;
-        s->lo = xrealloc_array(s->lo, s->cap, sizeof *s->lo);
-        s->hi = xrealloc_array(s->hi, s->cap, sizeof *s->hi);
-    }
-    s->lo[s->n] = lo;
-    s->hi[s->n] = hi;
-    s->n++;
-}
-
-static void cpset_free(struct cpset *s)
-{
-    free(s->lo);
-    free(s->hi);
-    memset(s, 0, sizeof *s);
-}
-
-/* Sorts and merges overlapping or adjacent ranges. */
-static void cpset_normalize(struct cpset *s)
-{
-    for (size_t i = 1; i < s->n; i++) /* insertion sort: classes are short */
-        for (size_t j = i; j > 0 && s->lo[j - 1] > s->lo[j]; j--) {
-            uint32_t t = s->lo[j];
-            s->lo[j] = s->lo[j - 1];
-            s->lo[j - 1] = t;
-            t = s->hi[j];
-            s->hi[j] = s->hi[j - 1];
-            s->hi[j - 1] = t;
-        }
-    size_t k = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        if (k && s->lo[i] <= s->hi[k - 1] + 1) {
-            if (s->hi[i] > s->hi[k - 1])
-                s->hi[k - 1] = s->hi[i];
-        } else {
-            s->lo[k] = s->lo[i];
-            s->hi[k] = s->hi[i];
-            k++;
-        }
-    }
-    s->n = k;
-}
-
-/* Replaces s (normalized) by [0, CP_MAX] minus s. */
-static void cpset_negate(struct cpset *s)
-{
-    struct cpset out = {0};
-    uint32_t next = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->lo[i] > next)
-            cpset_add(&out, next, s->lo[i] - 1);
-        next = s->hi[i] + 1;
-    }
-    if (next <= CP_MAX)
-        cpset_add(&out, next, CP_MAX);
-    cpset_free(s);
-    *s = out;
-}
-
-/* Removes the surrogates D800-DFFF, which are not characters and have no UTF-8 form. */
-static void cpset_drop_surrogates(struct cpset *s)
-{
-    struct cpset out = {0};
-    for (size_t i = 0; i < s->n; i++) {
-        uint32_t lo = s->lo[i], hi = s->hi[i];
-        if (hi < 0xD800 || lo > 0xDFFF) {
-            cpset_add(&out, lo, hi);
-            continue;
-        }
-        if (lo < 0xD800)
-            cpset_add(&out, lo, 0xD7FF);
-        if (hi > 0xDFFF)
-            cpset_add(&out, 0xE000, hi);
-    }
-    cpset_free(s);
-    *s = out;
-}
+#define CP_MAX CPSET_MAX
 
 /* =============================================================================================
  * Parse structures */
@@ -331,19 +244,9 @@ static int parse_char(struct parser *p, uint32_t *cp)
     if (p->pos >= p->len)
         return perr_at(p, at, "unexpected end of the grammar inside a literal or class");
     if (p->src[p->pos] != '\\') {
-        size_t l = utf8_seq_len((const unsigned char *)p->src + p->pos, p->len - p->pos);
+        size_t l = utf8_decode(p->src + p->pos, p->len - p->pos, cp);
         if (!l)
             return perr_at(p, at, "invalid UTF-8 byte 0x%02X", (unsigned char)p->src[p->pos]);
-        const unsigned char *s = (const unsigned char *)p->src + p->pos;
-        if (l == 1)
-            *cp = s[0];
-        else if (l == 2)
-            *cp = (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
-        else if (l == 3)
-            *cp = (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
-        else
-            *cp = (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
-                  (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
         p->pos += l;
         return 0;
     }
@@ -382,29 +285,10 @@ static int parse_char(struct parser *p, uint32_t *cp)
 
 static void push_utf8(struct parser *p, struct alt *a, uint32_t cp)
 {
-    unsigned char b[4];
-    int n;
-    if (cp < 0x80) {
-        b[0] = (unsigned char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (unsigned char)(0xC0 | cp >> 6);
-        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (unsigned char)(0xE0 | cp >> 12);
-        b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (unsigned char)(0xF0 | cp >> 18);
-        b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    for (int i = 0; i < n; i++)
-        alt_push(p, a, IT_BYTE, b[i]);
+    char b[4];
+    size_t n = utf8_encode(cp, b);
+    for (size_t i = 0; i < n; i++)
+        alt_push(p, a, IT_BYTE, (unsigned char)b[i]);
 }
 
 static int parse_literal(struct parser *p, struct alt *a)
@@ -820,30 +704,6 @@ struct useqs {
     size_t n, cap;
 };
 
-static int utf8_encode(uint32_t cp, uint8_t *b)
-{
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (uint8_t)(0xC0 | cp >> 6);
-        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xE0 | cp >> 12);
-        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (uint8_t)(0xF0 | cp >> 18);
-    b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-    b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-    b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 static void useqs_add(struct useqs *q, const uint8_t *lo, const uint8_t *hi, int n)
 {
     for (size_t i = 0; i < q->n; i++) { /* same length and tail: widen the first byte's class */
@@ -868,7 +728,7 @@ static void useqs_add(struct useqs *q, const uint8_t *lo, const uint8_t *hi, int
 static void utf8_split_same_len(struct useqs *q, uint32_t lo, uint32_t hi)
 {
     uint8_t a[4], b[4];
-    int n = utf8_encode(lo, a);
+    int n = (int)utf8_encode(lo, (char *)a);
     for (int i = 1; i < n; i++) {
         uint32_t m = (1u << (6 * i)) - 1;
         if ((lo & ~m) == (hi & ~m))
@@ -884,7 +744,7 @@ static void utf8_split_same_len(struct useqs *q, uint32_t lo, uint32_t hi)
             return;
         }
     }
-    utf8_encode(hi, b);
+    utf8_encode(hi, (char *)b);
     useqs_add(q, a, b, n);
 }
 
