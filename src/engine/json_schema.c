@@ -1352,8 +1352,18 @@ static int gen_object(struct gen *G, const json_t *s, const char *name, struct b
         size_t j = 0;
         while (j < np && strcmp(p[j].key, json_string_value(v)) != 0)
             j++;
-        if (j == np)
-            p[np++] = (struct prop){json_string_value(v), json_true(), false};
+        if (j == np) {
+            /* required but not declared: its value is whatever additionalProperties allows */
+            if (json_is_false(ap)) {
+                int rc = gerr(G, "required property \"%s\" is not in properties and "
+                                 "additionalProperties is false: no object can satisfy this",
+                              json_string_value(v));
+                free(p);
+                return rc;
+            }
+            p[np++] = (struct prop){json_string_value(v), ap && !json_is_true(ap) ? ap : json_true(),
+                                    false};
+        }
         p[j].required = true;
     }
     int rc = 0;

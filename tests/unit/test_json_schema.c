@@ -295,6 +295,10 @@ static void expect_refused(const char *schema_text, const char *want)
 
 static void test_refusals(void)
 {
+    /* found by fuzz_json_schema: a required property that additionalProperties false forbids */
+    expect_refused("{\"type\": \"object\", \"properties\": {\"a\": {}}, \"required\": [\"b\"], "
+                   "\"additionalProperties\": false}",
+                   "required property \"b\" is not in properties");
     expect_refused("{\"type\": \"object\", \"properties\": {\"t\": {\"type\": \"array\", \"uniqueItems\": true}}}",
                    "schema.properties.t: uniqueItems is not supported");
     expect_refused("{\"not\": {}}", "schema: not is not supported");
