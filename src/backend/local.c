@@ -596,7 +596,7 @@ struct backend *local_new(struct loop *l, const struct tier_config *t, struct er
         log_error("tier %s: %s: %s; chat requests will be refused", t->name, t->model_path,
                   te.msg);
     } else if (chat_template_is_default(lb->tmpl)) {
-        log_info("tier %s: %s has no chat template; chat requests use the plain default (the messages' text, one per line)",
+        log_warn("tier %s: %s has no chat template; chat requests use the plain default (the messages' text, one per line)",
                  t->name, t->model_path);
     }
     pthread_mutex_init(&lb->mu, NULL);
