@@ -197,8 +197,8 @@ static void post_end(struct seq *s, const char *finish_reason)
 {
     if (s->tc) {
         toolcall_finish(s->tc, on_toolcall, s);
-        if (toolcall_n_calls(s->tc) > 0)
-            finish_reason = "tool_calls";
+        if (toolcall_n_calls(s->tc) > 0 && strcmp(finish_reason, "stop") == 0)
+            finish_reason = "tool_calls"; /* cut by max_tokens stays "length", as OpenAI says */
     }
     struct posted *u = xcalloc(1, sizeof *u);
     u->ev.type = EV_USAGE;
