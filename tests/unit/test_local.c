@@ -490,7 +490,13 @@ static void test_forced_tool_calls(void)
             continue;
         }
         CHECK_MSG(!s.error, "%s", s.error_msg);
-        CHECK_STR(s.finish, "tool_calls");
+        /* random weights may keep calling until max_tokens: then call 0 must not be the last */
+        json_t *last = json_array_get(json_object_get(json_array_get(s.deltas, json_array_size(s.deltas) - 1),
+                                                      "tool_calls"), 0);
+        bool cut = s.finish && strcmp(s.finish, "length") == 0;
+        CHECK_MSG((s.finish && strcmp(s.finish, "tool_calls") == 0) ||
+                      (cut && json_integer_value(json_object_get(last, "index")) > 0),
+                  "finish %s", s.finish ? s.finish : "(none)");
         /* the first delta opens call 0 with id, type and name; the rest append arguments */
         json_t *first = json_array_get(json_object_get(json_array_get(s.deltas, 0), "tool_calls"), 0);
         const char *name = json_string_value(json_object_get(json_object_get(first, "function"), "name"));
