@@ -31,6 +31,9 @@ struct call {
     call_emit_fn emit;
     void *user;   /* the caller's context */
     void *impl;   /* the backend's per-call state */
+    /* START_BAD_REQUEST: the OpenAI error's param and code (static strings), set by the backend
+     * when the fault is not the prompt's length; NULL: "messages", "context_length_exceeded". */
+    const char *error_param, *error_code;
 };
 
 /* Why a call could not start, so the server can answer with the right status or fall back. */

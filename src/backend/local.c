@@ -13,18 +13,26 @@
  * ends on a UTF-8 character boundary and (b) cannot be the start of a stop string (the last
  * longest-stop - 1 bytes wait), so stop strings are never partly streamed and are cut out.
  *
- * Prompts: until chat templates land (their own issue), a chat request is rendered by
- * render_prompt below; completions use the prompt as given.
+ * Prompts, grammars and tool calls (local_plan.c decides them at start): a chat request is rendered
+ * with the model's chat template (engine/chat.h); completions use the prompt as given. With a
+ * grammar, each token is drawn by sampler_sample_constrained and fed to the grammar; generation
+ * ends when the grammar is finished. With tool parsing, the text that flush_text releases goes
+ * through a toolcall parser, whose content and call deltas become the events; a call seen ends
+ * the response with finish_reason "tool_calls".
  */
 #include "backend/local.h"
 
+#include "backend/local_plan.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "engine/chat.h"
 #include "engine/forward.h"
+#include "engine/grammar.h"
 #include "engine/kv.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
+#include "engine/toolcall.h"
 #include "net/loop.h"
 
 #include <math.h>
@@ -56,6 +64,9 @@ struct seq {
     size_t n_stop, max_stop_len;
     bool logprobs;
     int top_logprobs;
+    struct grammar *grammar;     /* constrains the output, or NULL */
+    struct toolcall_parser *tc;  /* parses tool calls out of the output, or NULL */
+    bool render_special;         /* pieces carry control-token text (tool-call markers) */
     struct seq *next;
 };
 
@@ -77,6 +88,9 @@ struct local {
     bool stop;                           /* guarded by mu */
     struct seq *active[LOCAL_SLOTS];     /* worker only */
     int n_active;
+    struct chat_template *tmpl;          /* NULL if the model's template does not parse */
+    char tmpl_error[ERR_MSG_MAX];        /* why tmpl is NULL */
+    struct grammar_vocab *gvocab[2];     /* worker only, built on first use: [render_special] */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -85,6 +99,8 @@ struct local {
 static void seq_free(struct seq *s)
 {
     sampler_free(s->sampler);
+    grammar_free(s->grammar);
+    toolcall_parser_free(s->tc);
     free(s->prompt);
     buf_free(&s->pending);
     for (size_t i = 0; i < s->n_stop; i++)
@@ -108,6 +124,7 @@ struct posted {
     struct token_logprob top[MAX_TOP_LOGPROBS];
     char *strings; /* token texts of lp and top, back to back */
     char *error_message;
+    json_t *delta; /* a tool-call delta (owned) */
 };
 
 static void deliver(void *arg)
@@ -125,6 +142,7 @@ static void deliver(void *arg)
     free(p->text);
     free(p->strings);
     free(p->error_message);
+    json_decref(p->delta);
     free(p);
     seq_unref(s);
 }
@@ -146,8 +164,42 @@ static void post_text(struct seq *s, const char *text, size_t len, const struct 
     post(s, p);
 }
 
+/* Tool-call parser output: content becomes text, call openings and arguments become deltas. */
+static void on_toolcall(void *user, const struct toolcall_event *ev)
+{
+    struct seq *s = user;
+    if (ev->type == TOOLCALL_CONTENT) {
+        if (ev->len)
+            post_text(s, ev->text, ev->len, NULL);
+        return;
+    }
+    struct posted *p = xcalloc(1, sizeof *p);
+    p->ev.type = EV_DELTA;
+    p->delta = toolcall_event_delta(ev);
+    p->ev.delta = p->delta;
+    post(s, p);
+}
+
+/* Text released by flush_text: straight out, or through the tool-call parser. The logprobs of
+ * the token, if any, travel with the text, or alone when the parser holds the text back. */
+static void emit_text(struct seq *s, const char *text, size_t len, struct posted *lp)
+{
+    if (!s->tc) {
+        post_text(s, text, len, lp);
+        return;
+    }
+    toolcall_feed(s->tc, text, len, on_toolcall, s);
+    if (lp)
+        post_text(s, "", 0, lp);
+}
+
 static void post_end(struct seq *s, const char *finish_reason)
 {
+    if (s->tc) {
+        toolcall_finish(s->tc, on_toolcall, s);
+        if (toolcall_n_calls(s->tc) > 0 && strcmp(finish_reason, "stop") == 0)
+            finish_reason = "tool_calls"; /* cut by max_tokens stays "length", as OpenAI says */
+    }
     struct posted *u = xcalloc(1, sizeof *u);
     u->ev.type = EV_USAGE;
     u->ev.prompt_tokens = (int64_t)s->n_prompt;
@@ -234,7 +286,7 @@ static bool flush_text(struct seq *s, bool final, struct posted *lp)
         for (size_t at = 0; sl && at + sl <= b->len; at++)
             if (memcmp(b->data + at, s->stop[i], sl) == 0) {
                 if (at || lp)
-                    post_text(s, b->data, at, lp);
+                    emit_text(s, b->data, at, lp);
                 buf_clear(b);
                 return true;
             }
@@ -246,7 +298,7 @@ static bool flush_text(struct seq *s, bool final, struct posted *lp)
         send = tok_utf8_complete(b->data ? b->data : "", send);
     }
     if (send || lp)
-        post_text(s, b->data ? b->data : "", send, lp);
+        emit_text(s, b->data ? b->data : "", send, lp);
     if (send) {
         memmove(b->data, b->data + send, b->len - send);
         b->len -= send;
@@ -279,7 +331,22 @@ static bool step(struct local *lb, struct seq *s)
             return false;
         }
     }
-    int32_t id = sampler_sample(s->sampler, lb->logits);
+    int32_t id;
+    if (s->grammar) {
+        struct grammar_vocab **v = &lb->gvocab[s->render_special];
+        if (!*v)
+            *v = grammar_vocab_new(t, s->render_special);
+        struct sampler_constraint c = grammar_constraint(s->grammar, *v);
+        id = sampler_sample_constrained(s->sampler, lb->logits, &c);
+        if (id < 0 || grammar_accept_token(s->grammar, *v, id, &e)) {
+            const char *why = grammar_error(s->grammar);
+            post_error(s, 500, why ? why : "grammar: no token of the vocabulary can continue the"
+                                           " output");
+            return false;
+        }
+    } else {
+        id = sampler_sample(s->sampler, lb->logits);
+    }
     if (tok_is_eog(t, id)) {
         flush_text(s, true, NULL);
         post_end(s, "stop");
@@ -289,11 +356,16 @@ static bool step(struct local *lb, struct seq *s)
     s->last_token = id;
     s->n_generated++;
     char piece[256];
-    size_t len = tok_piece(t, id, piece, sizeof piece, false);
+    size_t len = tok_piece(t, id, piece, sizeof piece, s->render_special);
     if (len <= sizeof piece)
         buf_append(&s->pending, piece, len);
     struct posted *lp = s->logprobs ? make_logprobs(lb, lb->logits, id, s->top_logprobs) : NULL;
     if (flush_text(s, false, lp)) {
+        post_end(s, "stop");
+        return false;
+    }
+    if (s->grammar && grammar_finished(s->grammar)) { /* only EOG could follow */
+        flush_text(s, true, NULL);
         post_end(s, "stop");
         return false;
     }
@@ -357,34 +429,36 @@ static void *worker_main(void *arg)
 /* ---------------------------------------------------------------------------------------------
  * Backend interface (loop thread) */
 
-/* The prompt of a chat request without a chat template: the messages' text, one per line, the
- * way a base model continues plain text. Chat templates replace this (their own issue). */
-static char *render_prompt(const struct request *r)
-{
-    if (r->prompt)
-        return xstrdup(r->prompt);
-    return request_text(r);
-}
-
 static enum start_error local_start(struct backend *b, struct call *c, struct err *e)
 {
     struct local *lb = b->impl;
     const struct request *r = c->req;
-    char *text = render_prompt(r);
+    const struct tok *t = model_tok(lb->model);
+    struct local_plan plan;
+    struct local_plan_error pe;
+    if (local_plan_make(lb->tmpl, lb->tmpl_error, tok_add_bos(t), r, &plan, &pe, e)) {
+        if (pe.status != 400)
+            return START_UNAVAILABLE; /* the model's template is broken: another tier may do */
+        c->error_param = pe.param;
+        c->error_code = pe.code;
+        return START_BAD_REQUEST;
+    }
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = tok_encode(model_tok(lb->model), text, strlen(text), true,
-                        r->dialect == DIALECT_OPENAI_COMPLETION, &ids, &n, e);
-    free(text);
-    if (rc)
+    int rc = tok_encode(t, plan.prompt, strlen(plan.prompt), true, plan.parse_special, &ids, &n, e);
+    if (rc) {
+        local_plan_free(&plan);
         return START_BAD_REQUEST;
+    }
     if (n == 0) {
         free(ids);
+        local_plan_free(&plan);
         err_set(e, "the prompt is empty");
         return START_BAD_REQUEST;
     }
     if ((int64_t)n >= lb->n_ctx) {
         free(ids);
+        local_plan_free(&plan);
         err_set(e, "This model's maximum context length is %d tokens. However, your messages"
                    " resulted in %zu tokens (tier %s).", lb->n_ctx, n, b->name);
         return START_BAD_REQUEST;
@@ -394,6 +468,7 @@ static enum start_error local_start(struct backend *b, struct call *c, struct er
     if (inflight >= LOCAL_SLOTS + lb->cfg->max_queue) {
         pthread_mutex_unlock(&lb->mu);
         free(ids);
+        local_plan_free(&plan);
         err_set(e, "tier %s is at capacity (%d running, %d queued); retry shortly", b->name,
                 inflight < LOCAL_SLOTS ? inflight : LOCAL_SLOTS,
                 inflight > LOCAL_SLOTS ? inflight - LOCAL_SLOTS : 0);
@@ -418,6 +493,9 @@ static enum start_error local_start(struct backend *b, struct call *c, struct er
             s->max_stop_len = l > s->max_stop_len ? l : s->max_stop_len;
         }
     }
+    s->grammar = plan.grammar;
+    plan.grammar = NULL;
+    s->render_special = plan.render_special;
     s->logprobs = r->logprobs;
     s->top_logprobs = r->top_logprobs > MAX_TOP_LOGPROBS ? MAX_TOP_LOGPROBS : r->top_logprobs;
     /* OpenAI's defaults: temperature 1, top_p 1, no other filtering */
@@ -432,6 +510,9 @@ static enum start_error local_start(struct backend *b, struct call *c, struct er
     sp.seed = r->has_seed ? (uint64_t)r->seed
                           : (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)s;
     s->sampler = sampler_new(&sp, model_n_vocab(lb->model));
+    if (plan.tool_format != TOOLCALL_NONE)
+        s->tc = toolcall_parser_new(plan.tool_format, sp.seed ^ 0x7c0a11u);
+    local_plan_free(&plan);
     c->impl = s;
     pthread_mutex_lock(&lb->mu);
     if (lb->queue_tail)
@@ -473,6 +554,9 @@ static void local_free(struct backend *b)
     for (int i = 0; i < lb->n_kv_free; i++)
         kv_free(lb->kv_pool[i]);
     free(lb->logits);
+    grammar_vocab_free(lb->gvocab[0]);
+    grammar_vocab_free(lb->gvocab[1]);
+    chat_template_free(lb->tmpl);
     fwd_free(lb->fwd);
     model_free(lb->model);
     pthread_mutex_destroy(&lb->mu);
@@ -506,6 +590,15 @@ struct backend *local_new(struct loop *l, const struct tier_config *t, struct er
     int threads = t->threads > 0 ? t->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     lb->fwd = fwd_new(lb->model, LOCAL_BATCH, threads > 0 ? threads : 1);
     lb->logits = xmalloc_array((size_t)model_n_vocab(lb->model), sizeof(float));
+    struct err te;
+    if (chat_template_new(lb->model, &lb->tmpl, &te)) {
+        snprintf(lb->tmpl_error, sizeof lb->tmpl_error, "%s", te.msg);
+        log_error("tier %s: %s: %s; chat requests will be refused", t->name, t->model_path,
+                  te.msg);
+    } else if (chat_template_is_default(lb->tmpl)) {
+        log_warn("tier %s: %s has no chat template; chat requests use the plain default (the messages' text, one per line)",
+                 t->name, t->model_path);
+    }
     pthread_mutex_init(&lb->mu, NULL);
     pthread_cond_init(&lb->cv, NULL);
     lb->base.ops = &g_local_ops;

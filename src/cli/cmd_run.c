@@ -1,17 +1,27 @@
 /* baton run: generate text from a prompt with a local model.
  *   baton run -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
  *             [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P]
- *             [--frequency-penalty P] [--seed S] [-t THREADS] [-c CTX] [--chat]
+ *             [--frequency-penalty P] [--seed S] [-t THREADS] [-c CTX]
+ *             [--chat [--system TEXT]] [--json-schema FILE | --grammar FILE]
  * Only generated text goes to stdout, streamed as it is produced (never splitting a UTF-8
  * character); diagnostics go to stderr. An empty prompt starts from BOS alone. Generation stops
- * after N tokens or at an end-of-generation token. */
+ * after N tokens or at an end-of-generation token.
+ *
+ * --chat: PROMPT is a user message (after an optional system message) rendered with the model's
+ * chat template and a generation prompt (engine/chat.h); the reply is printed. --json-schema /
+ * --grammar: sampling is constrained to the schema's JSON or the GBNF grammar, and generation
+ * also ends when the grammar is finished. The closing log line gives the sampling time per token
+ * (sampler plus grammar), which bench/constrained.sh compares with and without a constraint. */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/chat.h"
 #include "engine/forward.h"
+#include "engine/grammar.h"
+#include "engine/json_schema.h"
 #include "engine/kv.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
@@ -25,7 +35,8 @@
 static const char *g_usage =
     "usage: baton run -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                 [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P]\n"
-    "                 [--frequency-penalty P] [--seed S] [-t THREADS] [-c CTX] [--chat]\n";
+    "                 [--frequency-penalty P] [--seed S] [-t THREADS] [-c CTX]\n"
+    "                 [--chat [--system TEXT]] [--json-schema FILE | --grammar FILE]\n";
 
 int cli_default_threads(void)
 {
@@ -52,9 +63,63 @@ int cli_tokenize_prompt(const struct model *m, const char *prompt, int32_t **ids
     return 0;
 }
 
+/* --chat: the prompt as the model's template renders a system and a user message. */
+static int chat_prompt(const struct model *m, const char *system, const char *user, struct buf *out)
+{
+    struct err e;
+    struct chat_template *ct;
+    if (chat_template_new(m, &ct, &e))
+        return cli_fail("run: %s", e.msg);
+    if (chat_template_is_default(ct))
+        log_warn("the model has no chat template; using the plain default (the messages' text, "
+                 "one per line)");
+    json_t *msgs = json_array();
+    if (system)
+        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", system));
+    json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", user));
+    int st = chat_render(ct, msgs, NULL, NULL, true, tok_add_bos(model_tok(m)), out, &e);
+    json_decref(msgs);
+    chat_template_free(ct);
+    if (st)
+        return cli_fail("run: chat template: %s", e.msg);
+    return 0;
+}
+
+/* --json-schema FILE / --grammar FILE: the compiled constraint. */
+static int load_constraint(const char *schema_path, const char *grammar_path, struct grammar **g)
+{
+    struct buf text;
+    buf_init(&text);
+    const char *path = schema_path ? schema_path : grammar_path;
+    if (cli_read_file("run", path, 16u << 20, &text)) {
+        buf_free(&text);
+        return 1;
+    }
+    struct err e;
+    char *gbnf = NULL;
+    int rc = 0;
+    if (schema_path) {
+        json_error_t je;
+        json_t *schema = json_loadb(text.data ? text.data : "", text.len, JSON_DECODE_ANY, &je);
+        if (!schema)
+            rc = cli_fail("run: %s:%d:%d: %s", path, je.line, je.column, je.text);
+        else if (json_schema_to_grammar(schema, &gbnf, &e))
+            rc = cli_fail("run: %s: %s", path, e.msg);
+        json_decref(schema);
+    } else {
+        gbnf = buf_detach(&text);
+    }
+    if (!rc && grammar_parse(gbnf ? gbnf : "", gbnf ? strlen(gbnf) : 0, NULL, g, &e))
+        rc = cli_fail("run: %s: %s", path, e.msg);
+    free(gbnf);
+    buf_free(&text);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL;
+    const char *model_path = NULL, *prompt = NULL, *system = NULL;
+    const char *schema_path = NULL, *grammar_path = NULL;
     long long n_predict = 128, threads = cli_default_threads(), n_ctx = 0, top_k, last_n, seed;
     bool chat = false, seed_set = false;
     struct sampler_params sp;
@@ -78,6 +143,12 @@ int cmd_run(int argc, char **argv)
             model_path = v;
         } else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
             prompt = v;
+        } else if (strcmp(a, "--system") == 0) {
+            system = v;
+        } else if (strcmp(a, "--json-schema") == 0) {
+            schema_path = v;
+        } else if (strcmp(a, "--grammar") == 0) {
+            grammar_path = v;
         } else if (strcmp(a, "-n") == 0) {
             if (cli_parse_int(a, v, 0, 1 << 30, &n_predict))
                 return 2;
@@ -133,22 +204,40 @@ int cmd_run(int argc, char **argv)
         fputs(g_usage, stderr);
         return cli_fail("-m MODEL and -p PROMPT are required") + 1;
     }
-    if (chat)
-        return cli_fail("--chat needs chat templates, which are not implemented yet (issue: chat "
-                        "templates); use a plain prompt");
+    if (system && !chat)
+        return cli_fail("--system needs --chat") + 1;
+    if (schema_path && grammar_path)
+        return cli_fail("--json-schema and --grammar cannot be used together") + 1;
     if (!seed_set)
         sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
+    struct grammar *g = NULL;
+    if ((schema_path || grammar_path) && load_constraint(schema_path, grammar_path, &g))
+        return 1;
     struct err e;
     struct model *m;
-    if (model_load(model_path, &m, &e))
+    if (model_load(model_path, &m, &e)) {
+        grammar_free(g);
         return cli_fail("%s", e.msg);
+    }
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (cli_tokenize_prompt(m, prompt, &ids, &n_ids)) {
+    struct buf chat_text;
+    buf_init(&chat_text);
+    if (chat && chat_prompt(m, system, prompt, &chat_text)) {
         model_free(m);
+        grammar_free(g);
         return 1;
     }
+    if (cli_tokenize_prompt(m, chat ? (chat_text.data ? chat_text.data : "") : prompt, &ids, &n_ids)) {
+        buf_free(&chat_text);
+        model_free(m);
+        grammar_free(g);
+        return 1;
+    }
+    buf_free(&chat_text);
+    struct grammar_vocab *gv = g ? grammar_vocab_new(model_tok(m), false) : NULL;
+    struct sampler_constraint cons = g ? grammar_constraint(g, gv) : (struct sampler_constraint){0};
     if (n_ctx == 0)
         n_ctx = (long long)n_ids + n_predict;
     if (n_ctx > model_n_ctx_train(m))
@@ -179,8 +268,17 @@ int cmd_run(int argc, char **argv)
     buf_init(&pending);
     long long generated = 0;
     char piece[256];
+    double sample_s = 0; /* time in the sampler and the grammar */
     while (generated < n_predict) {
-        int32_t id = sampler_sample(s, logits);
+        double ts = clock_now_s();
+        int32_t id = sampler_sample_constrained(s, logits, g ? &cons : NULL);
+        if (g && (id < 0 || grammar_accept_token(g, gv, id, &e))) {
+            const char *why = grammar_error(g);
+            rc = cli_fail("run: %s", why ? why : "no token of the vocabulary can continue the "
+                                                  "grammar");
+            break;
+        }
+        sample_s += clock_now_s() - ts;
         if (tok_is_eog(t, id))
             break;
         sampler_accept(s, id);
@@ -196,7 +294,7 @@ int cmd_run(int argc, char **argv)
             memmove(pending.data, pending.data + ok, pending.len - ok);
             pending.len -= ok;
         }
-        if (generated == n_predict || kv_len(kv) >= n_ctx)
+        if (generated == n_predict || kv_len(kv) >= n_ctx || (g && grammar_finished(g)))
             break;
         if (fwd_eval(f, kv, &id, 1, logits, &e)) {
             rc = cli_fail("%s", e.msg);
@@ -212,6 +310,11 @@ int cmd_run(int argc, char **argv)
              "(%.1f tok/s)",
              n_ids, t1 - t0, (double)n_ids / (t1 - t0), generated, t2 - t1,
              generated ? (double)generated / (t2 - t1) : 0.0);
+    log_info("sampling: %.2f us/token%s%lld of %lld draws needed the full vocabulary mask",
+             generated ? sample_s * 1e6 / (double)generated : 0.0, g ? " (constrained); " : "; ",
+             (long long)sampler_n_masked(s), generated);
+    if (g && !grammar_complete(g))
+        log_warn("run: the output is cut short of the grammar's end (-n %lld)", n_predict);
 out:
     free(logits);
     sampler_free(s);
@@ -219,6 +322,8 @@ out:
     kv_free(kv);
 out_model:
     free(ids);
+    grammar_free(g);
+    grammar_vocab_free(gv);
     model_free(m);
     return rc;
 }

@@ -1,9 +1,10 @@
 /* baton synth --shape NAME OUT.gguf [--type f32|f16|bf16] [--seed S] [--vocab FILE]
- *             [--layers N] [-t THREADS] [--vocab-only]
+ *             [--layers N] [-t THREADS] [--vocab-only] [--chat-template FILE.jinja]
  * Writes a random-weight model at a real model's shape with a real tokenizer (see
  * src/engine/synth.h). The default vocabulary comes from $BATON_FIXTURES (default ../shared). */
 #include "cli/cli.h"
 
+#include "base/buf.h"
 #include "engine/dtype.h"
 #include "engine/synth.h"
 
@@ -15,13 +16,15 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: baton synth --shape NAME OUT.gguf [--type f32|f16|bf16] [--seed S]\n"
                "                   [--vocab FILE.gguf|tokenizer.json] [--layers N] [-t THREADS]\n"
-               "                   [--vocab-only]\nshapes: %s\n",
+               "                   [--vocab-only] [--chat-template FILE.jinja]\nshapes: %s\n",
             synth_shape_list());
 }
 
 int cmd_synth(int argc, char **argv)
 {
     struct synth_opts o = {0};
+    struct buf tmpl; /* --chat-template's text; the process ends soon after, errors included */
+    buf_init(&tmpl);
     o.type = DT_F16;
     o.seed = 1;
     o.n_threads = cli_default_threads();
@@ -58,6 +61,10 @@ int cmd_synth(int argc, char **argv)
                 o.seed = (uint64_t)n;
             } else if (strcmp(a, "--vocab") == 0) {
                 o.vocab_path = v;
+            } else if (strcmp(a, "--chat-template") == 0) {
+                if (cli_read_file("synth", v, 1u << 20, &tmpl))
+                    return 1;
+                o.chat_template = tmpl.data ? tmpl.data : "";
             } else if (strcmp(a, "--layers") == 0) {
                 if (cli_parse_int(a, v, 1, 4096, &n))
                     return 2;
@@ -77,7 +84,7 @@ int cmd_synth(int argc, char **argv)
         return cli_fail("--shape NAME and OUT.gguf are required") + 1;
     }
     struct err e;
-    if (synth_write(&o, out, &e))
-        return cli_fail("synth: %s", e.msg);
-    return 0;
+    int rc = synth_write(&o, out, &e) ? cli_fail("synth: %s", e.msg) : 0;
+    buf_free(&tmpl);
+    return rc;
 }

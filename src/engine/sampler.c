@@ -25,6 +25,8 @@ struct sampler {
     float *probs;       /* scratch: unnormalized probabilities of the candidates */
     struct rng rng;
     float last_prob;
+    uint32_t *mask;     /* constrained sampling: allowed-token bitmap, allocated on first use */
+    int64_t n_masked;   /* draws a constraint rejected */
 };
 
 static uint64_t splitmix64(uint64_t *x)
@@ -94,6 +96,7 @@ void sampler_free(struct sampler *s)
     free(s->hist);
     free(s->counts);
     free(s->probs);
+    free(s->mask);
     free(s);
 }
 
@@ -183,16 +186,10 @@ static void apply_penalties(struct sampler *s, struct cand *c)
     }
 }
 
-int32_t sampler_sample(struct sampler *s, const float *logits)
+/* The chain after penalties over the candidates c[0..n) (any order; n >= 1). */
+static int32_t sample_cands(struct sampler *s, struct cand *c, int32_t n)
 {
     const struct sampler_params *p = &s->p;
-    struct cand *c = s->cands;
-    int32_t n = s->n_vocab;
-    for (int32_t i = 0; i < n; i++) {
-        c[i].id = i;
-        c[i].logit = logits[i];
-    }
-    apply_penalties(s, c);
     if (p->temp <= 0.0f) {
         int32_t best = 0;
         for (int32_t i = 1; i < n; i++)
@@ -253,3 +250,45 @@ int32_t sampler_sample(struct sampler *s, const float *logits)
     s->last_prob = (float)(pr[chosen] / sum);
     return c[chosen].id;
 }
+
+/* Candidates in id order with the penalties applied. */
+static struct cand *penalized_cands(struct sampler *s, const float *logits)
+{
+    struct cand *c = s->cands;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        c[i].id = i;
+        c[i].logit = logits[i];
+    }
+    apply_penalties(s, c);
+    return c;
+}
+
+int32_t sampler_sample(struct sampler *s, const float *logits)
+{
+    return sample_cands(s, penalized_cands(s, logits), s->n_vocab);
+}
+
+int32_t sampler_sample_constrained(struct sampler *s, const float *logits,
+                                   const struct sampler_constraint *con)
+{
+    if (!con)
+        return sampler_sample(s, logits);
+    int32_t id = sampler_sample(s, logits);
+    if (con->allows(con->ctx, id))
+        return id;
+    s->n_masked++;
+    if (!s->mask)
+        s->mask = xmalloc_array(((size_t)s->n_vocab + 31) / 32, sizeof *s->mask);
+    if (con->mask(con->ctx, s->mask) <= 0)
+        return -1;
+    struct cand *c = penalized_cands(s, logits);
+    int32_t n = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++)
+        if (s->mask[i >> 5] >> (i & 31) & 1)
+            c[n++] = c[i]; /* compaction keeps id order: ties still break toward the lower id */
+    if (n == 0)
+        return -1;
+    return sample_cands(s, c, n);
+}
+
+int64_t sampler_n_masked(const struct sampler *s) { return s->n_masked; }

@@ -8,6 +8,7 @@
 #ifndef BATON_ENGINE_SAMPLER_H
 #define BATON_ENGINE_SAMPLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sampler_params {
@@ -38,6 +39,28 @@ void sampler_accept(struct sampler *s, int32_t token);
 int32_t sampler_sample(struct sampler *s, const float *logits);
 /* Probability the sampler's final distribution gave to the token it chose (1 for greedy). */
 float sampler_last_prob(const struct sampler *s);
+
+/* A restriction on which tokens may come next (a grammar, a JSON schema ...): a small interface
+ * so the sampler knows nothing of what implements it (engine/grammar.h provides one). */
+struct sampler_constraint {
+    void *ctx;
+    /* May token come next? Called once per sampled token: keep it cheap. */
+    bool (*allows)(void *ctx, int32_t token);
+    /* Sets bit i of allowed[] ((n_vocab + 31) / 32 words) for each token that may come next,
+     * clears the others; returns how many are allowed, or -1 if the constraint failed. */
+    int32_t (*mask)(void *ctx, uint32_t *allowed);
+};
+
+/* Samples as sampler_sample does; if the constraint rejects the token drawn, masks the whole
+ * vocabulary (disallowed tokens drop out of the candidates before top-k/top-p/min-p) and draws
+ * again from what is left. The common case costs one allows() call. The result is distributed as
+ * sampling from the masked logits would be (exactly so without truncation: p(x) + (1 - p(A)) *
+ * p(x) / p(A) = p(x) / p(A) for x in the allowed set A). Returns -1 if no token is allowed or
+ * the constraint failed. c NULL: sampler_sample. */
+int32_t sampler_sample_constrained(struct sampler *s, const float *logits,
+                                   const struct sampler_constraint *c);
+/* How many draws the constraint rejected so far (each cost a full-vocabulary mask). */
+int64_t sampler_n_masked(const struct sampler *s);
 
 /* xoshiro256** seeded by splitmix64; exposed for tests and other seeded users. */
 struct rng {

@@ -317,6 +317,8 @@ int synth_write(const struct synth_opts *o, const char *out_path, struct err *e)
         gguf_writer_free(w);
         return err_prefix(e, "vocabulary");
     }
+    if (o->chat_template) /* replaces the vocabulary's */
+        gguf_writer_set_str(w, "tokenizer.chat_template", o->chat_template);
     n_vocab = gguf_writer_arr_len(w, "tokenizer.ggml.tokens");
     if (n_vocab <= 0 || n_vocab > INT32_MAX) {
         gguf_writer_free(w);

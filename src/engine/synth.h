@@ -30,6 +30,7 @@ struct synth_opts {
     int32_t n_layer;        /* > 0 overrides the shape's layer count */
     int32_t n_threads;
     bool vocab_only;        /* tokenizer metadata only, no tensors (like ggml-vocab-*.gguf) */
+    const char *chat_template; /* stored as tokenizer.chat_template instead of the vocab's, or NULL */
 };
 
 int synth_write(const struct synth_opts *o, const char *out_path, struct err *e);

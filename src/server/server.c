@@ -363,8 +363,10 @@ static void try_tier(struct exchange *x)
         snprintf(x->last_error, sizeof x->last_error, "%s", e.msg);
         if (rc == START_BAD_REQUEST) {
             struct api_error ae;
-            api_error_set(&ae, 400, "invalid_request_error", "messages", "context_length_exceeded",
-                          "%s", e.msg);
+            bool own = x->call.error_param != NULL; /* the backend named the parameter */
+            api_error_set(&ae, 400, "invalid_request_error",
+                          own ? x->call.error_param : "messages",
+                          own ? x->call.error_code : "context_length_exceeded", "%s", e.msg);
             fail_exchange(x, &ae, NULL);
             return;
         }

@@ -1,17 +1,30 @@
 /* The local backend end to end on a real loop with stories260K: greedy output equals the
  * engine's, concurrent requests each get their own correct answer, stop strings and max_tokens
  * end generation with the right finish reason, usage is counted, a cancelled call gets no
- * further events, a full queue says busy, and an oversized prompt is refused with the numbers. */
+ * further events, a full queue says busy, and an oversized prompt is refused with the numbers.
+ *
+ * Chat templates, constrained output and tool calls (local_plan.c): a template-less model renders
+ * the default plain prompt; response_format and `grammar` constrain what is sampled (every
+ * finished output validates); bad schemas, grammars, tool choices and a template's
+ * raise_exception are refused at start with the parameter named; forced tool calls on a
+ * synthetic Qwen model with Qwen 2.5's template stream as OpenAI deltas whose arguments validate
+ * against the tool's parameters. */
 #include "check.h"
 
+#include "api/openai.h"
 #include "backend/local.h"
 #include "base/buf.h"
+#include "engine/json_schema.h"
+#include "engine/synth.h"
 #include "net/loop.h"
 
 #include <stdatomic.h>
+#include <unistd.h>
 
 struct sink {
     struct buf text;
+    json_t *deltas;  /* tool-call delta objects, in order (NULL until the first) */
+    char error_msg[512];
     int64_t prompt_tokens, completion_tokens;
     const char *finish;
     int n_events_after_final;
@@ -32,6 +45,11 @@ static void emit(struct call *c, const struct event *ev)
     case EV_DELTA:
         if (ev->text)
             buf_append(&s->text, ev->text, ev->len);
+        if (ev->delta) {
+            if (!s->deltas)
+                s->deltas = json_array();
+            json_array_append_new(s->deltas, json_deep_copy(ev->delta));
+        }
         break;
     case EV_USAGE:
         s->prompt_tokens = ev->prompt_tokens;
@@ -41,6 +59,8 @@ static void emit(struct call *c, const struct event *ev)
     case EV_ERROR:
         s->finish = ev->type == EV_FINISH ? ev->finish_reason : "error";
         s->error = ev->type == EV_ERROR;
+        if (s->error)
+            snprintf(s->error_msg, sizeof s->error_msg, "%s", ev->error_message);
         s->done = true;
         if (++*s->n_done >= s->stop_after)
             loop_stop(s->loop);
@@ -200,9 +220,329 @@ static void test_cancel_and_limits(void)
     loop_free(l);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Templates, constrained output, tool calls */
+
+static struct request *parse_chat(const char *body)
+{
+    struct request *r = NULL;
+    struct api_error ae;
+    CHECK_MSG(openai_parse(DIALECT_OPENAI_CHAT, body, strlen(body), &r, &ae) == 0, "%s", ae.message);
+    return r;
+}
+
+/* Runs one request to its end; returns the start status (the sink holds the events). */
+static enum start_error run_one(struct loop *l, struct backend *b, struct request *r, struct sink *s,
+                                struct call *c, struct err *e)
+{
+    static int n_done;
+    n_done = 0;
+    memset(s, 0, sizeof *s);
+    buf_init(&s->text);
+    s->n_done = &n_done;
+    s->loop = l;
+    s->stop_after = 1;
+    memset(c, 0, sizeof *c);
+    c->req = r;
+    c->emit = emit;
+    c->user = s;
+    enum start_error rc = backend_start(b, c, e);
+    if (rc == START_OK)
+        loop_run(l);
+    return rc;
+}
+
+static void sink_free(struct sink *s)
+{
+    buf_free(&s->text);
+    json_decref(s->deltas);
+}
+
+static void test_chat_default_template(void)
+{
+    struct loop *l = loop_new();
+    struct tier_config t = tier();
+    struct err e;
+    struct backend *b = local_new(l, &t, &e);
+    if (!b) {
+        CHECK_MSG(0, "%s", e.msg);
+        return;
+    }
+    /* no template in stories260K: the messages' text, one per line, as a completion would see it */
+    struct request *chat = parse_chat("{\"model\": \"small\", \"max_tokens\": 24, \"temperature\": 0, "
+                                      "\"messages\": [{\"role\": \"system\", \"content\": \"Once upon\"}, "
+                                      "{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"a time\"}]}]}");
+    struct request *comp = make_req("Once upon\na time", 24, NULL);
+    struct sink s1, s2;
+    struct call c1, c2;
+    CHECK(chat && run_one(l, b, chat, &s1, &c1, &e) == START_OK);
+    CHECK(run_one(l, b, comp, &s2, &c2, &e) == START_OK);
+    CHECK(s1.text.len > 10);
+    CHECK_STR(s1.text.data, s2.text.data);
+    sink_free(&s1);
+    sink_free(&s2);
+    request_free(chat);
+    request_free(comp);
+    backend_free(b);
+    loop_free(l);
+}
+
+static const char *g_person_schema =
+    "{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\", \"maxLength\": 8}, "
+    "\"age\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 120}, \"ok\": {\"type\": \"boolean\"}}, "
+    "\"required\": [\"name\", \"age\", \"ok\"], \"additionalProperties\": false}";
+
+static void test_constrained_output(void)
+{
+    struct loop *l = loop_new();
+    struct tier_config t = tier();
+    struct err e;
+    struct backend *b = local_new(l, &t, &e);
+    if (!b) {
+        CHECK_MSG(0, "%s", e.msg);
+        return;
+    }
+    json_t *schema = json_loads(g_person_schema, 0, NULL);
+    int n_stop = 0;
+    for (int seed = 0; seed < 8; seed++) {
+        char body[2048];
+        snprintf(body, sizeof body, "{\"model\": \"small\", \"max_tokens\": 120, \"seed\": %d, \"messages\": "
+                 "[{\"role\": \"user\", \"content\": \"Tell me about Lily.\"}], \"response_format\": "
+                 "{\"type\": \"json_schema\", \"json_schema\": {\"name\": \"p\", \"schema\": %s}}}",
+                 seed, g_person_schema);
+        struct request *r = parse_chat(body);
+        struct sink s;
+        struct call c;
+        CHECK(r && run_one(l, b, r, &s, &c, &e) == START_OK);
+        CHECK_MSG(!s.error, "%s", s.error_msg);
+        if (s.finish && strcmp(s.finish, "stop") == 0) {
+            n_stop++;
+            CHECK_MSG(json_schema_validate(schema, s.text.data, s.text.len, &e) == 0, "%s: %s",
+                      s.text.data, e.msg);
+        } else {
+            CHECK_STR(s.finish, "length");
+        }
+        sink_free(&s);
+        request_free(r);
+    }
+    CHECK_MSG(n_stop >= 2, "only %d of 8 constrained answers finished", n_stop);
+    json_decref(schema);
+
+    /* a GBNF grammar (baton's extension) */
+    struct request *r = parse_chat("{\"model\": \"small\", \"max_tokens\": 20, \"seed\": 3, \"messages\": "
+                                   "[{\"role\": \"user\", \"content\": \"Yes?\"}], "
+                                   "\"grammar\": \"root ::= (\\\"yes\\\" | \\\"no\\\") \\\".\\\"\"}");
+    struct sink s;
+    struct call c;
+    CHECK(r && run_one(l, b, r, &s, &c, &e) == START_OK);
+    CHECK_MSG(s.text.data && (strcmp(s.text.data, "yes.") == 0 || strcmp(s.text.data, "no.") == 0), "%s",
+              s.text.data ? s.text.data : "(none)");
+    CHECK_STR(s.finish, "stop");
+    sink_free(&s);
+    request_free(r);
+
+    /* what the client got wrong is refused at start, naming the parameter */
+    static const struct {
+        const char *extra, *param, *msg;
+    } bad[] = {
+        {"\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": "
+         "{\"type\": \"array\", \"uniqueItems\": true}}}", "response_format", "uniqueItems is not supported"},
+        {"\"grammar\": \"root ::= \\\"a\\\" |\\nfoo ::= bar\"", "grammar", "line "},
+        {"\"grammar\": \"root ::= \\\"a\\\"\", \"response_format\": {\"type\": \"json_object\"}", "grammar",
+         "cannot be used together"},
+        {"\"grammar\": 7", "grammar", "expected a GBNF string"},
+        {"\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}], \"tool_choice\": "
+         "{\"type\": \"function\", \"function\": {\"name\": \"g\"}}", "tool_choice", "'g', which is not among"},
+        {"\"tool_choice\": \"required\"", "tool_choice", "has no tools"},
+        {"\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"not\": {}}}}], "
+         "\"tool_choice\": \"required\"", "tools", "not is not supported"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, "{\"model\": \"small\", \"messages\": [{\"role\": \"user\", \"content\": "
+                 "\"x\"}], %s}", bad[i].extra);
+        struct request *rb = parse_chat(body);
+        if (!rb)
+            continue;
+        CHECK_MSG(run_one(l, b, rb, &s, &c, &e) == START_BAD_REQUEST, "accepted: %s", body);
+        CHECK_STR(c.error_param, bad[i].param);
+        CHECK_MSG(strstr(e.msg, bad[i].msg) != NULL, "%s: got \"%s\"", bad[i].extra, e.msg);
+        sink_free(&s);
+        request_free(rb);
+    }
+
+    /* tools with the default template: the generic JSON form is parsed out of the output
+     * (forced here by a grammar), unless tool_choice is "none" */
+    for (int none = 0; none < 2; none++) {
+        char body[1024];
+        snprintf(body, sizeof body, "{\"model\": \"small\", \"max_tokens\": 60, \"messages\": [{\"role\": "
+                 "\"user\", \"content\": \"x\"}], \"tools\": [{\"type\": \"function\", \"function\": "
+                 "{\"name\": \"f\"}}], %s \"grammar\": \"root ::= \\\"{\\\\\\\"tool_calls\\\\\\\": "
+                 "[{\\\\\\\"name\\\\\\\": \\\\\\\"f\\\\\\\", \\\\\\\"arguments\\\\\\\": {\\\\\\\"a\\\\\\\": "
+                 "1}}]}\\\"\"}", none ? "\"tool_choice\": \"none\"," : "");
+        struct request *rt = parse_chat(body);
+        CHECK(rt && run_one(l, b, rt, &s, &c, &e) == START_OK);
+        if (none) {
+            CHECK_STR(s.finish, "stop");
+            CHECK_STR(s.text.data, "{\"tool_calls\": [{\"name\": \"f\", \"arguments\": {\"a\": 1}}]}");
+            CHECK(!s.deltas);
+        } else {
+            CHECK_STR(s.finish, "tool_calls");
+            CHECK_EQ_INT(s.text.len, 0);
+            json_t *d0 = json_array_get(json_object_get(json_array_get(s.deltas, 0), "tool_calls"), 0);
+            CHECK_STR(json_string_value(json_object_get(json_object_get(d0, "function"), "name")), "f");
+        }
+        sink_free(&s);
+        request_free(rt);
+    }
+    backend_free(b);
+    loop_free(l);
+}
+
+/* A synthetic model carrying a template from ../shared/templates. */
+static bool synth_with_template(const char *shape, const char *tmpl_name, char *path, size_t cap)
+{
+    snprintf(path, cap, "/tmp/baton_test_local_%d_%s.gguf", (int)getpid(), shape);
+    char tpath[512];
+    snprintf(tpath, sizeof tpath, "templates/%s", tmpl_name);
+    FILE *f = fopen(check_fixture(tpath), "rb");
+    CHECK_MSG(f != NULL, "%s", check_fixture(tpath));
+    if (!f)
+        return false;
+    struct buf src;
+    buf_init(&src);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&src, chunk, n);
+    fclose(f);
+    struct synth_opts o = {0};
+    o.shape = shape;
+    o.fixtures = check_fixtures();
+    o.type = DT_F32;
+    o.seed = 1;
+    o.n_threads = 1;
+    o.chat_template = src.data;
+    struct err e;
+    int rc = synth_write(&o, path, &e);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    buf_free(&src);
+    return rc == 0;
+}
+
+static void test_template_raises(void)
+{
+    char path[256];
+    if (!synth_with_template("tiny-llama", "mistralai-Mistral-Nemo-Instruct-2407.jinja", path, sizeof path))
+        return;
+    struct loop *l = loop_new();
+    struct tier_config t = tier();
+    t.model_path = path;
+    struct err e;
+    struct backend *b = local_new(l, &t, &e);
+    CHECK_MSG(b != NULL, "%s", e.msg);
+    struct request *r = parse_chat("{\"model\": \"small\", \"messages\": [{\"role\": \"user\", \"content\": "
+                                   "\"a\"}, {\"role\": \"user\", \"content\": \"b\"}]}");
+    struct sink s;
+    struct call c;
+    if (b && r) {
+        CHECK(run_one(l, b, r, &s, &c, &e) == START_BAD_REQUEST);
+        CHECK_STR(c.error_param, "messages");
+        CHECK_MSG(strstr(e.msg, "conversation roles must alternate user/assistant") != NULL, "%s", e.msg);
+        sink_free(&s);
+    }
+    request_free(r);
+    backend_free(b);
+    loop_free(l);
+    unlink(path);
+}
+
+static void test_forced_tool_calls(void)
+{
+    char path[256];
+    if (!synth_with_template("tiny-qwen2", "Qwen-Qwen2.5-7B-Instruct.jinja", path, sizeof path))
+        return;
+    struct loop *l = loop_new();
+    struct tier_config t = tier();
+    t.model_path = path;
+    t.context = 1024;
+    struct err e;
+    struct backend *b = local_new(l, &t, &e);
+    CHECK_MSG(b != NULL, "%s", e.msg);
+    const char *params = "{\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\", "
+                         "\"maxLength\": 10}, \"unit\": {\"enum\": [\"c\", \"f\"]}}, \"required\": "
+                         "[\"city\", \"unit\"], \"additionalProperties\": false}";
+    json_t *schema = json_loads(params, 0, NULL);
+    for (int named = 0; b && named < 2; named++) {
+        char body[2048];
+        snprintf(body, sizeof body, "{\"model\": \"small\", \"max_tokens\": 80, \"seed\": %d, \"messages\": "
+                 "[{\"role\": \"user\", \"content\": \"Weather in Paris?\"}], \"tools\": [{\"type\": "
+                 "\"function\", \"function\": {\"name\": \"weather\", \"parameters\": %s}}, {\"type\": "
+                 "\"function\", \"function\": {\"name\": \"time\", \"parameters\": {\"type\": \"object\", "
+                 "\"properties\": {}}}}], \"tool_choice\": %s}", 5 + named, params,
+                 named ? "{\"type\": \"function\", \"function\": {\"name\": \"weather\"}}" : "\"required\"");
+        struct request *r = parse_chat(body);
+        struct sink s;
+        struct call c;
+        if (!r || run_one(l, b, r, &s, &c, &e) != START_OK) {
+            CHECK_MSG(0, "%s", e.msg);
+            request_free(r);
+            continue;
+        }
+        CHECK_MSG(!s.error, "%s", s.error_msg);
+        /* random weights may keep calling until max_tokens: then call 0 must not be the last */
+        json_t *last = json_array_get(json_object_get(json_array_get(s.deltas, json_array_size(s.deltas) - 1),
+                                                      "tool_calls"), 0);
+        bool cut = s.finish && strcmp(s.finish, "length") == 0;
+        CHECK_MSG((s.finish && strcmp(s.finish, "tool_calls") == 0) ||
+                      (cut && json_integer_value(json_object_get(last, "index")) > 0),
+                  "finish %s", s.finish ? s.finish : "(none)");
+        /* the first delta opens call 0 with id, type and name; the rest append arguments */
+        json_t *first = json_array_get(json_object_get(json_array_get(s.deltas, 0), "tool_calls"), 0);
+        const char *name = json_string_value(json_object_get(json_object_get(first, "function"), "name"));
+        CHECK(json_integer_value(json_object_get(first, "index")) == 0);
+        CHECK(json_string_value(json_object_get(first, "id")) != NULL);
+        CHECK_STR(json_string_value(json_object_get(first, "type")), "function");
+        CHECK(name != NULL);
+        if (named)
+            CHECK_STR(name, "weather");
+        struct buf args;
+        buf_init(&args);
+        size_t i;
+        json_t *d;
+        json_array_foreach(s.deltas, i, d) {
+            json_t *tc = json_array_get(json_object_get(d, "tool_calls"), 0);
+            if (json_integer_value(json_object_get(tc, "index")) != 0)
+                continue; /* "required" may call more than once; check the first */
+            const char *a = json_string_value(json_object_get(json_object_get(tc, "function"), "arguments"));
+            if (a)
+                buf_puts(&args, a);
+            CHECK(i == 0 || !json_object_get(tc, "id"));
+        }
+        if (name && strcmp(name, "weather") == 0)
+            CHECK_MSG(json_schema_validate(schema, args.data ? args.data : "", args.len, &e) == 0, "%s: %s",
+                      args.data ? args.data : "", e.msg);
+        else
+            CHECK_MSG(json_schema_validate(NULL, args.data ? args.data : "", args.len, &e) == 0, "%s", e.msg);
+        fprintf(stderr, "  tool call (%s): %s(%s)\n", named ? "named" : "required", name ? name : "?",
+                args.data ? args.data : "");
+        buf_free(&args);
+        sink_free(&s);
+        request_free(r);
+    }
+    json_decref(schema);
+    backend_free(b);
+    loop_free(l);
+    unlink(path);
+}
+
 int main(void)
 {
     RUN(test_generate);
     RUN(test_cancel_and_limits);
+    RUN(test_chat_default_template);
+    RUN(test_constrained_output);
+    RUN(test_template_raises);
+    RUN(test_forced_tool_calls);
     return check_report();
 }

@@ -178,6 +178,77 @@ static void test_seeded(void)
     CHECK(u >= 0.0 && u < 1.0);
 }
 
+
+/* A constraint allowing the ids whose bit is set in `allowed` (a test double for a grammar). */
+struct fake_constraint {
+    uint32_t allowed;
+    int n_allows, n_masks;
+};
+
+static bool fake_allows(void *ctx, int32_t token)
+{
+    struct fake_constraint *f = ctx;
+    f->n_allows++;
+    return f->allowed >> token & 1;
+}
+
+static int32_t fake_mask(void *ctx, uint32_t *bits)
+{
+    struct fake_constraint *f = ctx;
+    f->n_masks++;
+    bits[0] = f->allowed;
+    return __builtin_popcount(f->allowed);
+}
+
+/* Constrained draws come only from the allowed set, distributed as the masked softmax; an
+ * allowed first draw costs one check and no mask; greedy picks the best allowed token. */
+static void test_constrained(void)
+{
+    float l[6] = {3.0f, 1.0f, 2.5f, 0.0f, -1.0f, 0.5f};
+    struct fake_constraint f = {0x2A, 0, 0}; /* ids 1, 3, 5 */
+    struct sampler_constraint c = {&f, fake_allows, fake_mask};
+    struct sampler_params p = off();
+    struct sampler *s = sampler_new(&p, 6);
+    int counts[6] = {0}, draws = 100000;
+    for (int i = 0; i < draws; i++) {
+        int32_t id = sampler_sample_constrained(s, l, &c);
+        CHECK(id >= 0 && id < 6);
+        if (id >= 0 && id < 6)
+            counts[id]++;
+    }
+    double z = exp(l[1]) + exp(l[3]) + exp(l[5]);
+    for (int i = 0; i < 6; i++) {
+        double want = f.allowed >> i & 1 ? exp(l[i]) / z : 0.0, got = (double)counts[i] / draws;
+        CHECK_MSG(fabs(got - want) < 0.006, "id %d: frequency %.4f, masked softmax %.4f", i, got, want);
+    }
+    CHECK_EQ_INT(f.n_allows, draws);
+    CHECK_EQ_INT(f.n_masks, sampler_n_masked(s));
+    sampler_free(s);
+    /* the common case: the first draw is allowed, no mask is computed */
+    f = (struct fake_constraint){0x3F, 0, 0};
+    s = sampler_new(&p, 6);
+    for (int i = 0; i < 100; i++)
+        sampler_sample_constrained(s, l, &c);
+    CHECK(f.n_allows == 100 && f.n_masks == 0 && sampler_n_masked(s) == 0);
+    sampler_free(s);
+    /* greedy: the best allowed; nothing allowed: -1; no constraint: plain sampling */
+    p.temp = 0.0f;
+    s = sampler_new(&p, 6);
+    f = (struct fake_constraint){0x28, 0, 0}; /* ids 3, 5 */
+    CHECK_EQ_INT(sampler_sample_constrained(s, l, &c), 5);
+    f.allowed = 0;
+    CHECK_EQ_INT(sampler_sample_constrained(s, l, &c), -1);
+    CHECK_EQ_INT(sampler_sample_constrained(s, l, NULL), 0);
+    sampler_free(s);
+    /* with top-k 1 the masked draw still finds an allowed token */
+    p = off();
+    p.top_k = 1;
+    s = sampler_new(&p, 6);
+    f = (struct fake_constraint){0x10, 0, 0}; /* only id 4, the worst */
+    CHECK_EQ_INT(sampler_sample_constrained(s, l, &c), 4);
+    sampler_free(s);
+}
+
 int main(void)
 {
     RUN(test_greedy);
@@ -186,5 +257,6 @@ int main(void)
     RUN(test_top_k_large_vocab);
     RUN(test_penalties);
     RUN(test_seeded);
+    RUN(test_constrained);
     return check_report();
 }

@@ -30,9 +30,31 @@ static void test_sanitize(void)
     buf_free(&b);
 }
 
+/* encode and decode are inverse on every code point class boundary; decode refuses what
+ * utf8_seq_len refuses. */
+static void test_encode_decode(void)
+{
+    static const uint32_t cps[] = {0, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFF, 0x10000,
+                                   0x10FFFF};
+    for (size_t i = 0; i < sizeof cps / sizeof *cps; i++) {
+        char b[4];
+        size_t n = utf8_encode(cps[i], b);
+        uint32_t back = 0xFFFFFFFF;
+        CHECK(utf8_valid(b, n));
+        CHECK_EQ_INT(utf8_decode(b, n, &back), n);
+        CHECK_EQ_INT(back, cps[i]);
+    }
+    uint32_t cp;
+    CHECK_EQ_INT(utf8_decode("\xE2\x82\xAC!", 4, &cp), 3);
+    CHECK_EQ_INT(cp, 0x20AC);
+    CHECK_EQ_INT(utf8_decode("\xC0\xAF", 2, &cp), 0);
+    CHECK_EQ_INT(utf8_decode("\xE2\x82", 2, &cp), 0);
+}
+
 int main(void)
 {
     RUN(test_valid);
     RUN(test_sanitize);
+    RUN(test_encode_decode);
     return check_report();
 }
