@@ -1,8 +1,10 @@
 /* local: the engine behind a request queue (see local.h).
  *
  * Lifetime of a request (`struct seq`): start() (loop thread) tokenizes the prompt, checks it
- * fits, and queues the seq; the worker moves queued seqs into free slots, evaluates their
- * prompts, then each round samples one token per active seq and posts its events to the loop.
+ * fits, and queues the seq; the worker moves queued seqs into free slots (the tier's `slots`),
+ * and each round evaluates a prompt chunk of every seq still reading its prompt, then decodes one
+ * token for all the others in a single forward pass (fwd_eval_batch: continuous batching), and
+ * posts their events to the loop.
  * A seq is reference-counted: one reference for the worker, one for the loop side (dropped at
  * the final event or at cancel), one per event in flight through loop_post. The loop side's
  * `closed` flag, touched only on the loop thread, drops events that were already posted when
@@ -42,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOCAL_SLOTS 4       /* sequences decoded concurrently per tier */
+#define LOCAL_MAX_SLOTS 64  /* the config's `slots` bound: sequences decoded together */
 #define LOCAL_BATCH 256     /* prompt tokens per forward step */
 #define MAX_TOP_LOGPROBS 20
 
@@ -77,7 +79,8 @@ struct local {
     struct forward *fwd;
     int32_t n_ctx;
     float *logits;
-    struct kv_cache *kv_pool[LOCAL_SLOTS];
+    int n_slots;                         /* the tier's `slots` */
+    struct kv_cache *kv_pool[LOCAL_MAX_SLOTS];
     int n_kv_free;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -86,7 +89,7 @@ struct local {
     int n_queued;                        /* guarded by mu: waiting for a slot */
     int n_inflight;                      /* guarded by mu: queued + active */
     bool stop;                           /* guarded by mu */
-    struct seq *active[LOCAL_SLOTS];     /* worker only */
+    struct seq *active[LOCAL_MAX_SLOTS]; /* worker only */
     int n_active;
     struct chat_template *tmpl;          /* NULL if the model's template does not parse */
     char tmpl_error[ERR_MSG_MAX];        /* why tmpl is NULL */
@@ -307,37 +310,37 @@ static bool flush_text(struct seq *s, bool final, struct posted *lp)
     return false;
 }
 
-/* One step of s: prompt chunk or one generated token. Returns false when s is finished. */
-static bool step(struct local *lb, struct seq *s)
+/* The next prompt chunk of s. Returns 1 when the prompt is done (its last token's logits are
+ * in lb->logits), 0 when more chunks remain, -1 on an error (posted). */
+static int prefill(struct local *lb, struct seq *s)
+{
+    struct err e;
+    size_t n = s->n_prompt - s->n_evaluated;
+    if (n > LOCAL_BATCH)
+        n = LOCAL_BATCH;
+    bool last = s->n_evaluated + n == s->n_prompt;
+    if (fwd_eval(lb->fwd, s->kv, s->prompt + s->n_evaluated, (int32_t)n,
+                 last ? lb->logits : NULL, &e)) {
+        post_error(s, 500, e.msg);
+        return -1;
+    }
+    s->n_evaluated += n;
+    return last ? 1 : 0;
+}
+
+/* Samples s's next token from its logits and sends what it completes. Returns false when s is
+ * finished (end posted). */
+static bool emit(struct local *lb, struct seq *s, const float *logits)
 {
     struct err e;
     const struct tok *t = model_tok(lb->model);
-    if (s->n_evaluated < s->n_prompt) {
-        size_t n = s->n_prompt - s->n_evaluated;
-        if (n > LOCAL_BATCH)
-            n = LOCAL_BATCH;
-        bool last = s->n_evaluated + n == s->n_prompt;
-        if (fwd_eval(lb->fwd, s->kv, s->prompt + s->n_evaluated, (int32_t)n,
-                     last ? lb->logits : NULL, &e)) {
-            post_error(s, 500, e.msg);
-            return false;
-        }
-        s->n_evaluated += n;
-        if (!last)
-            return true;
-    } else {
-        if (fwd_eval(lb->fwd, s->kv, &s->last_token, 1, lb->logits, &e)) {
-            post_error(s, 500, e.msg);
-            return false;
-        }
-    }
     int32_t id;
     if (s->grammar) {
         struct grammar_vocab **v = &lb->gvocab[s->render_special];
         if (!*v)
             *v = grammar_vocab_new(t, s->render_special);
         struct sampler_constraint c = grammar_constraint(s->grammar, *v);
-        id = sampler_sample_constrained(s->sampler, lb->logits, &c);
+        id = sampler_sample_constrained(s->sampler, logits, &c);
         if (id < 0 || grammar_accept_token(s->grammar, *v, id, &e)) {
             const char *why = grammar_error(s->grammar);
             post_error(s, 500, why ? why : "grammar: no token of the vocabulary can continue the"
@@ -345,7 +348,7 @@ static bool step(struct local *lb, struct seq *s)
             return false;
         }
     } else {
-        id = sampler_sample(s->sampler, lb->logits);
+        id = sampler_sample(s->sampler, logits);
     }
     if (tok_is_eog(t, id)) {
         flush_text(s, true, NULL);
@@ -359,7 +362,7 @@ static bool step(struct local *lb, struct seq *s)
     size_t len = tok_piece(t, id, piece, sizeof piece, s->render_special);
     if (len <= sizeof piece)
         buf_append(&s->pending, piece, len);
-    struct posted *lp = s->logprobs ? make_logprobs(lb, lb->logits, id, s->top_logprobs) : NULL;
+    struct posted *lp = s->logprobs ? make_logprobs(lb, logits, id, s->top_logprobs) : NULL;
     if (flush_text(s, false, lp)) {
         post_end(s, "stop");
         return false;
@@ -391,6 +394,46 @@ static void release_slot(struct local *lb, int i)
     seq_unref(s); /* the worker's reference */
 }
 
+/* One round of the worker: a prompt chunk for each sequence still reading its prompt, then one
+ * forward pass that decodes a token for every other active sequence together (continuous
+ * batching: the weights are read once for all of them), then the finished ones leave. */
+static void worker_round(struct local *lb)
+{
+    bool done[LOCAL_MAX_SLOTS] = {false};
+    struct kv_cache *kvs[LOCAL_MAX_SLOTS];
+    int32_t toks[LOCAL_MAX_SLOTS];
+    int dec[LOCAL_MAX_SLOTS], n_dec = 0;
+    for (int i = 0; i < lb->n_active; i++) {
+        struct seq *s = lb->active[i];
+        if (atomic_load(&s->cancelled)) {
+            done[i] = true;
+        } else if (s->n_evaluated < s->n_prompt) {
+            int r = prefill(lb, s);
+            done[i] = r < 0 || (r == 1 && !emit(lb, s, lb->logits));
+        } else {
+            kvs[n_dec] = s->kv;
+            toks[n_dec] = s->last_token;
+            dec[n_dec++] = i;
+        }
+    }
+    if (n_dec > 0) {
+        struct err e;
+        if (fwd_eval_batch(lb->fwd, kvs, toks, n_dec, lb->logits, &e)) {
+            for (int k = 0; k < n_dec; k++) {
+                post_error(lb->active[dec[k]], 500, e.msg);
+                done[dec[k]] = true;
+            }
+        } else {
+            size_t nv = (size_t)model_n_vocab(lb->model);
+            for (int k = 0; k < n_dec; k++)
+                done[dec[k]] = !emit(lb, lb->active[dec[k]], lb->logits + (size_t)k * nv);
+        }
+    }
+    for (int i = lb->n_active - 1; i >= 0; i--) /* from the end: release moves the last into i */
+        if (done[i])
+            release_slot(lb, i);
+}
+
 static void *worker_main(void *arg)
 {
     struct local *lb = arg;
@@ -402,7 +445,7 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&lb->mu);
             break;
         }
-        while (lb->queue_head && lb->n_active < LOCAL_SLOTS) {
+        while (lb->queue_head && lb->n_active < lb->n_slots) {
             struct seq *s = lb->queue_head;
             lb->queue_head = s->next;
             if (!lb->queue_head)
@@ -412,13 +455,7 @@ static void *worker_main(void *arg)
             lb->active[lb->n_active++] = s;
         }
         pthread_mutex_unlock(&lb->mu);
-        for (int i = 0; i < lb->n_active;) {
-            struct seq *s = lb->active[i];
-            if (atomic_load(&s->cancelled) || !step(lb, s))
-                release_slot(lb, i); /* moves the last active seq into slot i */
-            else
-                i++;
-        }
+        worker_round(lb);
     }
     /* shutting down: drop what is left (the server cancels calls before freeing backends) */
     while (lb->n_active > 0)
@@ -465,13 +502,13 @@ static enum start_error local_start(struct backend *b, struct call *c, struct er
     }
     pthread_mutex_lock(&lb->mu);
     int inflight = lb->n_inflight;
-    if (inflight >= LOCAL_SLOTS + lb->cfg->max_queue) {
+    if (inflight >= lb->n_slots + lb->cfg->max_queue) {
         pthread_mutex_unlock(&lb->mu);
         free(ids);
         local_plan_free(&plan);
         err_set(e, "tier %s is at capacity (%d running, %d queued); retry shortly", b->name,
-                inflight < LOCAL_SLOTS ? inflight : LOCAL_SLOTS,
-                inflight > LOCAL_SLOTS ? inflight - LOCAL_SLOTS : 0);
+                inflight < lb->n_slots ? inflight : lb->n_slots,
+                inflight > lb->n_slots ? inflight - lb->n_slots : 0);
         return START_BUSY;
     }
     lb->n_inflight++; /* reserved now, so concurrent starts cannot overshoot */
@@ -578,7 +615,8 @@ struct backend *local_new(struct loop *l, const struct tier_config *t, struct er
     lb->n_ctx = t->context > 0 ? t->context : model_n_ctx_train(lb->model);
     if (t->context <= 0 && lb->n_ctx > 4096)
         lb->n_ctx = 4096;
-    for (int i = 0; i < LOCAL_SLOTS; i++)
+    lb->n_slots = t->slots > 0 && t->slots <= LOCAL_MAX_SLOTS ? t->slots : 4;
+    for (int i = 0; i < lb->n_slots; i++)
         if (kv_new(lb->model, lb->n_ctx, &lb->kv_pool[lb->n_kv_free++], e)) {
             lb->n_kv_free--;
             for (int j = 0; j < lb->n_kv_free; j++)
@@ -588,8 +626,10 @@ struct backend *local_new(struct loop *l, const struct tier_config *t, struct er
             return NULL;
         }
     int threads = t->threads > 0 ? t->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    lb->fwd = fwd_new(lb->model, LOCAL_BATCH, threads > 0 ? threads : 1);
-    lb->logits = xmalloc_array((size_t)model_n_vocab(lb->model), sizeof(float));
+    lb->fwd = fwd_new(lb->model, LOCAL_BATCH > lb->n_slots ? LOCAL_BATCH : lb->n_slots,
+                      threads > 0 ? threads : 1);
+    lb->logits = xmalloc_array((size_t)model_n_vocab(lb->model) * (size_t)lb->n_slots,
+                               sizeof(float));
     struct err te;
     if (chat_template_new(lb->model, &lb->tmpl, &te)) {
         snprintf(lb->tmpl_error, sizeof lb->tmpl_error, "%s", te.msg);
@@ -607,6 +647,6 @@ struct backend *local_new(struct loop *l, const struct tier_config *t, struct er
     lb->base.impl = lb;
     pthread_create(&lb->thread, NULL, worker_main, lb);
     log_info("tier %s: %s, context %d, %d slots, %d threads", t->name, t->model_path, lb->n_ctx,
-             LOCAL_SLOTS, threads);
+             lb->n_slots, threads);
     return &lb->base;
 }

@@ -48,6 +48,7 @@ static struct config *config_from_models(char **models, int n)
         t->kind = TIER_LOCAL;
         t->model_path = xstrdup(models[i]);
         t->max_queue = 64;
+        t->slots = 4;
         t->max_tokens_default = 512;
     }
     c->routes = xcalloc(1, sizeof *c->routes);

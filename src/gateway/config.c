@@ -465,7 +465,7 @@ static int parse_price(struct ctx *c, const yaml_node_t *tier, const char *path,
 }
 
 /* Keys that belong to one kind only. */
-static const char *const g_local_only[] = {"threads", "context", "max_queue", NULL};
+static const char *const g_local_only[] = {"threads", "context", "max_queue", "slots", NULL};
 static const char *const g_openai_only[] = {"base_url", "api_key_env", "timeouts", "retries",
                                             "breaker", NULL};
 
@@ -487,7 +487,7 @@ static int check_kind_keys(struct ctx *c, const yaml_node_t *n, const char *path
 static int parse_tier(struct ctx *c, const yaml_node_t *n, size_t index, struct tier_config *t)
 {
     static const char *const keys[] = {"name", "kind", "model", "threads", "context",
-                                       "max_queue", "base_url", "api_key_env", "timeouts",
+                                       "max_queue", "slots", "base_url", "api_key_env", "timeouts",
                                        "retries", "breaker", "price", "max_tokens_default",
                                        NULL};
     char path[256];
@@ -516,6 +516,7 @@ static int parse_tier(struct ctx *c, const yaml_node_t *n, size_t index, struct 
     t->threads = online_cpus();
     t->context = 0;
     t->max_queue = 64;
+    t->slots = 4;
     t->connect_timeout_ms = 2000;
     t->first_byte_timeout_ms = 60000;
     t->idle_timeout_ms = 60000;
@@ -534,7 +535,8 @@ static int parse_tier(struct ctx *c, const yaml_node_t *n, size_t index, struct 
         free(model);
         if (get_i32(c, n, "threads", path, 1, 1024, &t->threads) ||
             get_i32(c, n, "context", path, 16, 1 << 20, &t->context) ||
-            get_i32(c, n, "max_queue", path, 0, 1000000, &t->max_queue))
+            get_i32(c, n, "max_queue", path, 0, 1000000, &t->max_queue) ||
+            get_i32(c, n, "slots", path, 1, 64, &t->slots))
             return -1;
     } else {
         t->upstream_model = model ? model : xstrdup(t->name);

@@ -55,6 +55,8 @@ struct tier_config {
     int32_t context;           /* 0 (default): min(model's training context, 4096), decided when
                                   the model loads */
     int32_t max_queue;         /* default 64 */
+    int32_t slots;             /* sequences decoded together in one forward pass (continuous
+                                  batching), each with its own KV cache; default 4 */
     /* openai */
     char *base_url;            /* ".../v1" */
     char *api_key_env;         /* NULL: no key */

@@ -73,6 +73,7 @@ static void test_example(void)
     CHECK_EQ_INT(l->price_out_microusd, 100000);
     CHECK_EQ_INT(l->context, 0); /* decided at load */
     CHECK_EQ_INT(l->max_queue, 64);
+    CHECK_EQ_INT(l->slots, 4);
     CHECK_EQ_INT(l->max_tokens_default, 256);
     const struct route_config *r = config_route(c, "auto");
     CHECK(r != NULL);
@@ -141,6 +142,7 @@ static void test_every_key(void)
         "    threads: 3\n"
         "    context: 1024\n"
         "    max_queue: 0\n"
+        "    slots: 12\n"
         "    max_tokens_default: 100\n"
         "  - name: cloud\n"
         "    kind: openai\n"
@@ -175,6 +177,7 @@ static void test_every_key(void)
     CHECK_EQ_INT(s->threads, 3);
     CHECK_EQ_INT(s->context, 1024);
     CHECK_EQ_INT(s->max_queue, 0);
+    CHECK_EQ_INT(s->slots, 12);
     CHECK_EQ_INT(s->max_tokens_default, 100);
     CHECK_STR(o->base_url, "http://h:1/v1");
     CHECK_STR(o->api_key_env, "CLOUD_KEY_2");
@@ -250,7 +253,7 @@ static void test_errors(void)
                "routes)");
     EXPECT_ERR(TIERS "    api_key: sk-123\n",
                "<config>:9: tiers[1]: unknown key 'api_key' (expected one of: name, kind, model, "
-               "threads, context, max_queue, base_url, api_key_env, timeouts, retries, breaker, "
+               "threads, context, max_queue, slots, base_url, api_key_env, timeouts, retries, breaker, "
                "price, max_tokens_default); keys do not belong in the config: name an environment "
                "variable with api_key_env");
     EXPECT_ERR("server: { port: 1, port: 2 }\n" TIERS,
