@@ -19,6 +19,8 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -291,15 +293,12 @@ fail:
     return -1;
 }
 
-/* Packs w for kernel table k when k packs its type. The mapped file pages of the original are
- * then dropped from memory (they fault back in from the file if anything reads them), so a
- * packed model takes no more memory than the file. */
-static void pack_weight(const struct kernels *k, struct weight *w, bool keep_original)
+/* Packs w for kernel table k into dst (bytes from k->pack_bytes). The mapped file pages of the
+ * original are then dropped from memory (they fault back in from the file if anything reads
+ * them), so a packed model takes no more memory than the file. */
+static void pack_weight(const struct kernels *k, struct weight *w, void *dst, bool keep_original)
 {
-    size_t bytes = k->pack_bytes ? k->pack_bytes(w->type, w->n_in, w->n_out) : 0;
-    if (!bytes || w->packed)
-        return;
-    w->packed = xmalloc_aligned(bytes);
+    w->packed = dst;
     k->pack(w->type, w->n_in, w->n_out, w->data, w->row_bytes, w->packed);
     w->packed_group = k->pack_bytes(w->type, w->n_in, KERNELS_PACK_ROWS);
     if (keep_original)
@@ -311,31 +310,53 @@ static void pack_weight(const struct kernels *k, struct weight *w, bool keep_ori
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+#define PACK_ALIGN 64
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Packs every matrix the kernel table can pack into one arena, on transparent huge pages when
+ * it is large enough (decoding streams all of it once per token: fewer TLB misses). */
 static void pack_weights(struct model *m)
 {
     const struct kernels *k = kernels_get();
     if (!k->pack_bytes)
         return;
+    struct weight **ws = xmalloc_array((size_t)m->hp.n_layer * 7 + 1, sizeof *ws);
+    size_t *off = xmalloc_array((size_t)m->hp.n_layer * 7 + 1, sizeof *off);
+    size_t n = 0, total = 0;
     for (int32_t l = 0; l < m->hp.n_layer; l++) {
         struct layer *L = &m->layers[l];
-        struct weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
-            pack_weight(k, ws[i], false);
+        struct weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof lw / sizeof *lw; i++)
+            ws[n++] = lw[i];
     }
-    pack_weight(k, &m->output, m->output.data == m->tok_embd.data);
+    ws[n++] = &m->output;
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = k->pack_bytes(ws[i]->type, ws[i]->n_in, ws[i]->n_out);
+        off[i] = bytes ? total : SIZE_MAX;
+        total += (bytes + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+    }
+    size_t align = total >= 2 * HUGE_PAGE ? HUGE_PAGE : PACK_ALIGN;
+    size_t size = (total + align - 1) / align * align;
+    void *arena = NULL;
+    /* no memory for a packed copy: the plain kernels read the file's blocks */
+    if (total > 0 && posix_memalign(&arena, align, size) == 0) {
+        if (align == HUGE_PAGE)
+            madvise(arena, size, MADV_HUGEPAGE);
+        m->packed_arena = arena;
+        for (size_t i = 0; i < n; i++)
+            if (off[i] != SIZE_MAX)
+                pack_weight(k, ws[i], (char *)arena + off[i],
+                            ws[i] == &m->output && m->output.data == m->tok_embd.data);
+    }
+    free(ws);
+    free(off);
 }
 
 void model_free(struct model *m)
 {
     if (!m)
         return;
-    if (m->layers)
-        for (int32_t l = 0; l < m->hp.n_layer; l++) {
-            struct layer *L = &m->layers[l];
-            free(L->wq.packed), free(L->wk.packed), free(L->wv.packed), free(L->wo.packed);
-            free(L->w_gate.packed), free(L->w_up.packed), free(L->w_down.packed);
-        }
-    free(m->output.packed);
+    free(m->packed_arena);
     for (int i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);

@@ -21,7 +21,8 @@ struct weight {
     int64_t n_out; /* GGUF ne[1] */
     size_t row_bytes;
     /* the kernel table's packed copy (kernels.h), made at load when the table packs this type,
-     * else NULL; owned by the model. packed_group: bytes per group of KERNELS_PACK_ROWS rows */
+     * else NULL; inside the model's packed_arena. packed_group: bytes per group of
+     * KERNELS_PACK_ROWS rows */
     void *packed;
     size_t packed_group;
 };
@@ -65,6 +66,7 @@ struct model {
     int n_owned;
     uint64_t weight_bytes;
     int main_type;
+    void *packed_arena;      /* every weight's packed copy (kernels.h), or NULL */
 };
 
 #endif

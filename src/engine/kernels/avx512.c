@@ -271,7 +271,28 @@ pk_b32(const enum dtype t, int64_t nb, const uint8_t *pw, const char *a, size_t 
 
 /* q4_K against q8_K: per sub-block j, lane i gets s_j = sum q a (unsigned nibbles, no offset);
  * isum = sum_j sc_j s_j, isum_min = sum_j m_j (bsums[2j] + bsums[2j + 1]); then the
- * reference's t = (d da) isum - (dmin da) isum_min. */
+ * reference's t = (d da) isum - (dmin da) isum_min. Each chunk's 8 vectors are loaded once and
+ * give both of its sub-blocks (low and high nibbles). */
+static inline __attribute__((always_inline)) void
+pk_q4_K_sub(const __m512i *w, const uint8_t *pw, int j, const char *a, size_t a_row, int64_t b,
+            const int nc, __m512i *isum, __m512i *imin)
+{
+    const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pw + 64 + 16 * j)));
+    const __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pw + 192 + 16 * j)));
+    for (int c = 0; c < nc; c++) {
+        const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
+        const int8_t *aq = y->qs + 32 * j;
+        __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+        for (int k = 0; k < 8; k += 2) {
+            acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(aq + 4 * k));
+            acc1 = _mm512_dpbusd_epi32(acc1, w[k + 1], pk_bcast4(aq + 4 * k + 4));
+        }
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sc, _mm512_add_epi32(acc0, acc1)));
+        imin[c] = _mm512_add_epi32(
+            imin[c], _mm512_mullo_epi32(mn, _mm512_set1_epi32(y->bsums[2 * j] + y->bsums[2 * j + 1])));
+    }
+}
+
 static inline __attribute__((always_inline)) void
 pk_q4_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc, float *out)
 {
@@ -284,25 +305,16 @@ pk_q4_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc
         __m512i isum[KERNELS_PACK_COLS], imin[KERNELS_PACK_COLS];
         for (int c = 0; c < nc; c++)
             isum[c] = imin[c] = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j++) {
-            const uint8_t *v = pw + 320 + (j / 2) * 512;
-            __m512i w[8];
-            for (int k = 0; k < 8; k++)
-                w[k] = j % 2 ? pk_hi(_mm512_loadu_si512(v + 64 * k))
-                             : pk_lo(_mm512_loadu_si512(v + 64 * k));
-            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pw + 64 + 16 * j)));
-            const __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(pw + 192 + 16 * j)));
-            for (int c = 0; c < nc; c++) {
-                const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
-                __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-                for (int k = 0; k < 8; k += 2) {
-                    acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(y->qs + 32 * j + 4 * k));
-                    acc1 = _mm512_dpbusd_epi32(acc1, w[k + 1], pk_bcast4(y->qs + 32 * j + 4 * k + 4));
-                }
-                isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sc, _mm512_add_epi32(acc0, acc1)));
-                imin[c] = _mm512_add_epi32(
-                    imin[c], _mm512_mullo_epi32(mn, _mm512_set1_epi32(y->bsums[2 * j] + y->bsums[2 * j + 1])));
+        for (int ch = 0; ch < 4; ch++) {
+            const uint8_t *v = pw + 320 + ch * 512;
+            __m512i lo[8], hi[8];
+            for (int k = 0; k < 8; k++) {
+                __m512i x = _mm512_loadu_si512(v + 64 * k);
+                lo[k] = pk_lo(x);
+                hi[k] = pk_hi(x);
             }
+            pk_q4_K_sub(lo, pw, 2 * ch, a, a_row, b, nc, isum, imin);
+            pk_q4_K_sub(hi, pw, 2 * ch + 1, a, a_row, b, nc, isum, imin);
         }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pw));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pw + 32)));
@@ -319,50 +331,114 @@ pk_q4_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc
 }
 
 /* q6_K against q8_K: 16-element sub-blocks with signed scales; quants stored q + 32 (6 bits),
- * so s_j = sum q_u a - 32 bsums[j]; isum = sum_j sc_j s_j; t = (d da) isum. */
+ * so s_j = sum q_u a - 32 bsums[j]; isum = sum_j sc_j s_j; t = (d da) isum. One segment (32
+ * elements, sub-blocks j0 and j0 + 1) at a time; s is a literal at each call. */
+static inline __attribute__((always_inline)) void
+pk_q6_seg(const uint8_t *pw, const int h, const int s, const char *a, size_t a_row, int64_t b,
+          const int nc, __m512i *isum)
+{
+    const uint8_t *base = pw + 288 + h * 1536;
+    const __m512i m3 = _mm512_set1_epi8(3 << 4);
+    __m512i w[8];
+    for (int k = 0; k < 8; k++) {
+        __m512i l = _mm512_loadu_si512(base + (s & 1) * 512 + 64 * k);
+        __m512i hb = _mm512_loadu_si512(base + 1024 + 64 * k);
+        l = s < 2 ? pk_lo(l) : pk_hi(l);
+        /* the two high bits at shift 2 s, moved to bits 4 and 5 */
+        if (s == 0)
+            hb = _mm512_slli_epi16(hb, 4);
+        else if (s == 1)
+            hb = _mm512_slli_epi16(hb, 2);
+        else if (s == 3)
+            hb = _mm512_srli_epi16(hb, 2);
+        w[k] = _mm512_ternarylogic_epi32(l, hb, m3, 0xF8); /* l | (hb & m3) */
+    }
+    const int j0 = 8 * h + 2 * s; /* sub-blocks j0 (k-groups 0-3), j0 + 1 (4-7) */
+    const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 32 + 16 * j0)));
+    const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 48 + 16 * j0)));
+    for (int c = 0; c < nc; c++) {
+        const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
+        const int8_t *aq = y->qs + 128 * h + 32 * s;
+        __m512i acc0 = _mm512_set1_epi32(-32 * y->bsums[j0]);
+        __m512i acc1 = _mm512_set1_epi32(-32 * y->bsums[j0 + 1]);
+        for (int k = 0; k < 4; k++) {
+            acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(aq + 4 * k));
+            acc1 = _mm512_dpbusd_epi32(acc1, w[k + 4], pk_bcast4(aq + 16 + 4 * k));
+        }
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(sc0, acc0),
+                                                             _mm512_mullo_epi32(sc1, acc1)));
+    }
+}
+
+/* Decoding (one activation row): each of a half's 24 vectors is loaded once and feeds the
+ * four segments, eight accumulators in flight. */
+static inline __attribute__((always_inline)) __m512i
+pk_q6_half1(const uint8_t *pw, const int h, const struct blk_q8_K *y)
+{
+    const uint8_t *base = pw + 288 + h * 1536;
+    const __m512i m3 = _mm512_set1_epi8(3 << 4);
+    __m512i acc[4][2];
+    for (int s = 0; s < 4; s++)
+        for (int q = 0; q < 2; q++)
+            acc[s][q] = _mm512_set1_epi32(-32 * y->bsums[8 * h + 2 * s + q]);
+    const int8_t *aq = y->qs + 128 * h;
+    for (int k = 0; k < 8; k++) {
+        const __m512i l = _mm512_loadu_si512(base + 64 * k);
+        const __m512i l2 = _mm512_loadu_si512(base + 512 + 64 * k);
+        const __m512i hb = _mm512_loadu_si512(base + 1024 + 64 * k);
+        const __m512i w0 = _mm512_ternarylogic_epi32(pk_lo(l), _mm512_slli_epi16(hb, 4), m3, 0xF8);
+        const __m512i w1 = _mm512_ternarylogic_epi32(pk_lo(l2), _mm512_slli_epi16(hb, 2), m3, 0xF8);
+        const __m512i w2 = _mm512_ternarylogic_epi32(pk_hi(l), hb, m3, 0xF8);
+        const __m512i w3 = _mm512_ternarylogic_epi32(pk_hi(l2), _mm512_srli_epi16(hb, 2), m3, 0xF8);
+        const int q = k >= 4;
+        acc[0][q] = _mm512_dpbusd_epi32(acc[0][q], w0, pk_bcast4(aq + 4 * k));
+        acc[1][q] = _mm512_dpbusd_epi32(acc[1][q], w1, pk_bcast4(aq + 32 + 4 * k));
+        acc[2][q] = _mm512_dpbusd_epi32(acc[2][q], w2, pk_bcast4(aq + 64 + 4 * k));
+        acc[3][q] = _mm512_dpbusd_epi32(acc[3][q], w3, pk_bcast4(aq + 96 + 4 * k));
+    }
+    __m512i isum = _mm512_setzero_si512();
+    for (int s = 0; s < 4; s++)
+        for (int q = 0; q < 2; q++) {
+            const int j = 8 * h + 2 * s + q;
+            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 32 + 16 * j)));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(sc, acc[s][q]));
+        }
+    return isum;
+}
+
 static inline __attribute__((always_inline)) void
 pk_q6_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc, float *out)
 {
+    if (nc == 1) {
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, pw += 16 * 210) {
+            pk_prefetch(pw, 16 * 210);
+            const struct blk_q8_K *y = (const struct blk_q8_K *)a + b;
+            const __m512i isum = _mm512_add_epi32(pk_q6_half1(pw, 0, y), pk_q6_half1(pw, 1, y));
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pw));
+            sum = _mm512_add_ps(sum, _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(y->d)),
+                                                   _mm512_cvtepi32_ps(isum)));
+        }
+        _mm512_storeu_ps(out, sum);
+        return;
+    }
     __m512 sum[KERNELS_PACK_COLS];
     for (int c = 0; c < nc; c++)
         sum[c] = _mm512_setzero_ps();
-    const __m512i m3 = _mm512_set1_epi8(3 << 4);
     for (int64_t b = 0; b < nb; b++, pw += 16 * 210) {
         if (nc == 1)
             pk_prefetch(pw, 16 * 210);
         __m512i isum[KERNELS_PACK_COLS];
         for (int c = 0; c < nc; c++)
             isum[c] = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++)
-            for (int s = 0; s < 4; s++) {
-                const uint8_t *base = pw + 288 + h * 1536;
-                __m512i w[8];
-                for (int k = 0; k < 8; k++) {
-                    __m512i l = _mm512_loadu_si512(base + (s & 1) * 512 + 64 * k);
-                    __m512i hb = _mm512_loadu_si512(base + 1024 + 64 * k);
-                    l = s < 2 ? pk_lo(l) : pk_hi(l);
-                    /* the two high bits at shift 2 s, moved to bits 4 and 5 */
-                    hb = s == 0 ? _mm512_slli_epi16(hb, 4)
-                                : s == 1 ? _mm512_slli_epi16(hb, 2)
-                                         : s == 2 ? hb : _mm512_srli_epi16(hb, 2);
-                    w[k] = _mm512_or_si512(l, _mm512_and_si512(hb, m3));
-                }
-                const int j0 = 8 * h + 2 * s; /* sub-blocks j0 (k-groups 0-3), j0 + 1 (4-7) */
-                const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 32 + 16 * j0)));
-                const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 48 + 16 * j0)));
-                for (int c = 0; c < nc; c++) {
-                    const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
-                    const int8_t *aq = y->qs + 128 * h + 32 * s;
-                    __m512i acc0 = _mm512_set1_epi32(-32 * y->bsums[j0]);
-                    __m512i acc1 = _mm512_set1_epi32(-32 * y->bsums[j0 + 1]);
-                    for (int k = 0; k < 4; k++) {
-                        acc0 = _mm512_dpbusd_epi32(acc0, w[k], pk_bcast4(aq + 4 * k));
-                        acc1 = _mm512_dpbusd_epi32(acc1, w[k + 4], pk_bcast4(aq + 16 + 4 * k));
-                    }
-                    isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(sc0, acc0),
-                                                                         _mm512_mullo_epi32(sc1, acc1)));
-                }
-            }
+        pk_q6_seg(pw, 0, 0, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 0, 1, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 0, 2, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 0, 3, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 1, 0, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 1, 1, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 1, 2, a, a_row, b, nc, isum);
+        pk_q6_seg(pw, 1, 3, a, a_row, b, nc, isum);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pw));
         for (int c = 0; c < nc; c++) {
             const struct blk_q8_K *y = (const struct blk_q8_K *)(a + (size_t)c * a_row) + b;
