@@ -15,12 +15,12 @@
  * ends on a UTF-8 character boundary and (b) cannot be the start of a stop string (the last
  * longest-stop - 1 bytes wait), so stop strings are never partly streamed and are cut out.
  *
- * Prompts, grammars and tool calls (local_plan.c decides them at start): a chat request is rendered
- * with the model's chat template (engine/chat.h); completions use the prompt as given. With a
- * grammar, each token is drawn by sampler_sample_constrained and fed to the grammar; generation
- * ends when the grammar is finished. With tool parsing, the text that flush_text releases goes
- * through a toolcall parser, whose content and call deltas become the events; a call seen ends
- * the response with finish_reason "tool_calls".
+ * Prompts, grammars and tool calls (local_plan.c decides them at start): a chat request is
+ * rendered with the model's chat template (engine/chat.h); completions use the prompt as given.
+ * With a grammar, each token is drawn by sampler_sample_constrained and fed to the grammar;
+ * generation ends when the grammar is finished. With tool parsing, the text that flush_text
+ * releases goes through a toolcall parser, whose content and call deltas become the events; a
+ * call seen ends the response with finish_reason "tool_calls" (unless max_tokens cut it).
  */
 #include "backend/local.h"
 
@@ -636,7 +636,8 @@ struct backend *local_new(struct loop *l, const struct tier_config *t, struct er
         log_error("tier %s: %s: %s; chat requests will be refused", t->name, t->model_path,
                   te.msg);
     } else if (chat_template_is_default(lb->tmpl)) {
-        log_warn("tier %s: %s has no chat template; chat requests use the plain default (the messages' text, one per line)",
+        log_warn("tier %s: %s has no chat template; chat requests use the plain default (the "
+                 "messages' text, one per line)",
                  t->name, t->model_path);
     }
     pthread_mutex_init(&lb->mu, NULL);

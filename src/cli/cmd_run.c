@@ -116,6 +116,34 @@ static int load_constraint(const char *schema_path, const char *grammar_path, st
     return rc;
 }
 
+/* The grammar's hooks, timed: what a check of the sampled token and what a full-vocabulary mask
+ * cost, apart from the sampler's own work (docs/performance.md). */
+struct timed_constraint {
+    struct sampler_constraint inner;
+    double check_s, mask_s;
+    long long n_checks, n_masks;
+};
+
+static bool timed_allows(void *ctx, int32_t token)
+{
+    struct timed_constraint *tc = ctx;
+    double t = clock_now_s();
+    bool ok = tc->inner.allows(tc->inner.ctx, token);
+    tc->check_s += clock_now_s() - t;
+    tc->n_checks++;
+    return ok;
+}
+
+static int32_t timed_mask(void *ctx, uint32_t *allowed)
+{
+    struct timed_constraint *tc = ctx;
+    double t = clock_now_s();
+    int32_t n = tc->inner.mask(tc->inner.ctx, allowed);
+    tc->mask_s += clock_now_s() - t;
+    tc->n_masks++;
+    return n;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *system = NULL;
@@ -229,15 +257,23 @@ int cmd_run(int argc, char **argv)
         grammar_free(g);
         return 1;
     }
-    if (cli_tokenize_prompt(m, chat ? (chat_text.data ? chat_text.data : "") : prompt, &ids, &n_ids)) {
+    const char *text = chat ? (chat_text.data ? chat_text.data : "") : prompt;
+    if (cli_tokenize_prompt(m, text, &ids, &n_ids)) {
         buf_free(&chat_text);
         model_free(m);
         grammar_free(g);
         return 1;
     }
     buf_free(&chat_text);
+    double tv = clock_now_s();
     struct grammar_vocab *gv = g ? grammar_vocab_new(model_tok(m), false) : NULL;
-    struct sampler_constraint cons = g ? grammar_constraint(g, gv) : (struct sampler_constraint){0};
+    if (gv)
+        log_info("grammar vocabulary: %d tokens in %.1f ms", grammar_vocab_n(gv),
+                 (clock_now_s() - tv) * 1e3);
+    struct timed_constraint timed = {0};
+    if (g)
+        timed.inner = grammar_constraint(g, gv);
+    struct sampler_constraint cons = {&timed, timed_allows, timed_mask};
     if (n_ctx == 0)
         n_ctx = (long long)n_ids + n_predict;
     if (n_ctx > model_n_ctx_train(m))
@@ -313,6 +349,11 @@ int cmd_run(int argc, char **argv)
     log_info("sampling: %.2f us/token%s%lld of %lld draws needed the full vocabulary mask",
              generated ? sample_s * 1e6 / (double)generated : 0.0, g ? " (constrained); " : "; ",
              (long long)sampler_n_masked(s), generated);
+    if (g)
+        log_info("grammar: %.2f us per check of the sampled token (%lld), %.1f us per "
+                 "vocabulary mask (%lld)", timed.n_checks ? timed.check_s * 1e6 / timed.n_checks : 0,
+                 timed.n_checks, timed.n_masks ? timed.mask_s * 1e6 / timed.n_masks : 0,
+                 timed.n_masks);
     if (g && !grammar_complete(g))
         log_warn("run: the output is cut short of the grammar's end (-n %lld)", n_predict);
 out:
