@@ -1,4 +1,5 @@
-/* Sampler: greedy, each filter against a direct computation of what it must keep, penalties,
+/* Sampler: greedy, each filter against a direct computation of what it must keep (top-p and
+ * min-p also on a large vocabulary, where only a prefix is sorted), penalties,
  * seeded reproducibility, and sampling frequencies against the intended distribution. */
 #include "check.h"
 
@@ -249,12 +250,82 @@ static void test_constrained(void)
     sampler_free(s);
 }
 
+/* top-p and min-p on a large vocabulary: the sampler grows a sorted prefix instead of sorting
+ * everything. Every draw must come from the set a full sort keeps, with the probability the
+ * full computation gives it. The distribution is flat enough that top-p needs several hundred
+ * candidates (past the first prefixes). */
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+static void test_truncation_large_vocab(void)
+{
+    enum { N = 6000 };
+    static float l[N], sorted[N];
+    uint64_t st = 99;
+    for (int i = 0; i < N; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        l[i] = (float)((st >> 33) % 100000) / 100000.0f * 6.0f;
+    }
+    memcpy(sorted, l, sizeof l);
+    qsort(sorted, N, sizeof *sorted, cmp_desc);
+    const float tops[] = {0.5f, 0.9f, 0.99f, 1.0f}, minps[] = {0.0f, 0.05f, 0.3f};
+    for (size_t a = 0; a < sizeof tops / sizeof *tops; a++)
+        for (size_t b = 0; b < sizeof minps / sizeof *minps; b++) {
+            if (tops[a] == 1.0f && minps[b] == 0.0f)
+                continue;
+            /* the reference: full sort, top-p over the whole mass, then min-p */
+            double sum = 0.0;
+            for (int i = 0; i < N; i++)
+                sum += exp((double)sorted[i] - sorted[0]);
+            int keep = N;
+            if (tops[a] < 1.0f) {
+                double cum = 0.0;
+                for (int i = 0; i < N; i++) {
+                    cum += exp((double)sorted[i] - sorted[0]) / sum;
+                    if (cum >= tops[a]) {
+                        keep = i + 1;
+                        break;
+                    }
+                }
+            }
+            if (minps[b] > 0.0f) {
+                int k = 1;
+                while (k < keep && sorted[k] >= sorted[0] + logf(minps[b]))
+                    k++;
+                keep = k;
+            }
+            float cut = sorted[keep - 1];
+            double kept = 0.0;
+            for (int i = 0; i < keep; i++)
+                kept += exp((double)sorted[i] - sorted[0]);
+            struct sampler_params p = off();
+            p.top_p = tops[a];
+            p.min_p = minps[b];
+            struct sampler *s = sampler_new(&p, N);
+            int bad = 0;
+            for (int d = 0; d < 300; d++) {
+                int32_t id = sampler_sample(s, l);
+                double want = exp((double)l[id] - sorted[0]) / kept;
+                if (l[id] < cut || fabs(sampler_last_prob(s) - want) > 1e-4 * want + 1e-7)
+                    bad++;
+            }
+            CHECK_MSG(bad == 0, "top_p %.2f min_p %.2f: %d of 300 draws outside the kept set "
+                      "(%d candidates) or with the wrong probability", (double)tops[a],
+                      (double)minps[b], bad, keep);
+            sampler_free(s);
+        }
+}
+
 int main(void)
 {
     RUN(test_greedy);
     RUN(test_distribution);
     RUN(test_filters);
     RUN(test_top_k_large_vocab);
+    RUN(test_truncation_large_vocab);
     RUN(test_penalties);
     RUN(test_seeded);
     RUN(test_constrained);
