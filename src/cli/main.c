@@ -28,6 +28,7 @@ static const struct command g_commands[] = {
     {"route", cmd_route, "show which tier a request would go to, and why (--explain)"},
     {"cost", cmd_cost, "report costs and savings from the ledger, or --estimate a budget"},
     {"template", cmd_template, "render a chat request with a model's chat template"},
+    {"keys", cmd_keys, "create, list, show, revoke and rotate virtual API keys"},
 };
 
 int cli_fail(const char *fmt, ...)

@@ -367,7 +367,7 @@ static int get_map(struct ctx *c, const yaml_node_t *parent, const char *key, co
 static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_config *s)
 {
     static const char *const keys[] = {"host", "port", "max_connections", "max_body_bytes",
-                                       "ledger", NULL};
+                                       "ledger", "keys", NULL};
     yaml_node_t *n;
     char path[64];
     if (get_map(c, root, "server", "", keys, path, sizeof path, &n))
@@ -375,7 +375,14 @@ static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_co
     if (!n)
         return 0;
     int64_t body = s->max_body_bytes;
-    char *ledger = NULL;
+    char *ledger = NULL, *keystore = NULL;
+    if (get_str(c, n, "keys", path, false, false, &keystore))
+        return -1;
+    if (keystore) {
+        free(s->keys);
+        s->keys = resolve_path(c->base_dir, keystore);
+        free(keystore);
+    }
     if (get_str(c, n, "host", path, false, false, &s->host) ||
         get_i32(c, n, "port", path, 1, 65535, &s->port) ||
         get_i32(c, n, "max_connections", path, 1, 1000000, &s->max_connections) ||
@@ -945,6 +952,7 @@ void config_free(struct config *c)
     free(c->routes);
     free(c->server.host);
     free(c->server.ledger);
+    free(c->server.keys);
     free(c->path);
     free(c);
 }

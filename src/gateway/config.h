@@ -100,6 +100,8 @@ struct server_config {
     int32_t max_connections; /* default 1024 */
     int64_t max_body_bytes;  /* default 1 MiB */
     char *ledger;          /* SQLite path, default "baton-ledger.db" beside the config; "" = off */
+    char *keys;            /* key store (SQLite) path; NULL: keys off, no Authorization needed;
+                              set: every request needs a valid key (docs/governance.md) */
 };
 
 struct config {

@@ -24,6 +24,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "gateway/keys.h"
 #include "gateway/ledger.h"
 #include "gateway/metrics.h"
 #include "gateway/route.h"
@@ -43,6 +44,7 @@ struct server {
     struct ledger *ledger;
     struct metrics *metrics;
     struct backend **backends; /* parallel to cfg->tiers */
+    struct keystore *keys;     /* NULL: keys off */
 };
 
 struct exchange {
@@ -62,9 +64,11 @@ struct exchange {
     int64_t cost_microusd;
     uint64_t t_start_ms, t_first_ms;
     int64_t wall_ms;
-    char peer[64];
+    char peer[KEY_NAME_MAX + 1]; /* the caller: key name or client address */
     char last_error[ERR_MSG_MAX + 64];
     int last_status;
+    bool has_key;              /* keys on and the caller's key valid */
+    struct key_info key;
 };
 
 static int64_t wall_now_ms(void)
@@ -382,6 +386,78 @@ static void try_tier(struct exchange *x)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Governance: keys (docs/governance.md) */
+
+/* Appends a note to the routing reason, cut to fit. */
+static void reason_append(struct route_decision *d, const char *a, const char *b)
+{
+    size_t len = strlen(d->reason);
+    size_t cap = sizeof d->reason;
+    for (const char *p = a; *p && len + 1 < cap; p++)
+        d->reason[len++] = *p;
+    for (const char *p = b; *p && len + 1 < cap; p++)
+        d->reason[len++] = *p;
+    d->reason[len] = 0;
+}
+
+/* Checks the Authorization header; on success the key's name becomes the caller. The secret is
+ * never copied into the exchange, a log line or an error message. */
+static int authenticate(struct exchange *x, const struct http_request *hr, struct api_error *ae)
+{
+    size_t len = 0;
+    const char *h = http_request_header(hr, "authorization", &len);
+    struct err e;
+    switch (keys_authenticate(x->srv->keys, h, len, &x->key, &e)) {
+    case KEY_OK:
+        x->has_key = true;
+        snprintf(x->peer, sizeof x->peer, "%s", x->key.name);
+        return 0;
+    case KEY_MISSING:
+        return api_error_set(ae, 401, "invalid_request_error", NULL, "missing_api_key",
+                             "You didn't provide an API key: send it as 'Authorization: Bearer "
+                             "<key>' (keys are made with `baton keys create`).");
+    case KEY_REVOKED:
+        return api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
+                             "The API key has been revoked.");
+    case KEY_ERROR:
+        log_error("keys: %s", e.msg);
+        return api_error_set(ae, 503, "server_error", NULL, NULL,
+                             "The key store cannot be read; requests are refused until it can.");
+    default:
+        return api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
+                             "Incorrect API key provided.");
+    }
+}
+
+/* A key limited to some routes and tiers: the route must be one of them, and the decision's
+ * tiers are narrowed to the allowed ones (in order), so a fallback never leaves the scope. */
+static int key_scope(struct exchange *x, struct api_error *ae)
+{
+    const struct key_info *k = &x->key;
+    if (x->dec.route && !key_list_allows(k->routes, x->dec.route))
+        return api_error_set(ae, 403, "invalid_request_error", "model", "model_not_allowed",
+                             "key '%s' may not use route '%s' (allowed: %s)", k->name,
+                             x->dec.route, *k->routes ? k->routes : "-");
+    if (!x->dec.route && *k->routes && !*k->tiers)
+        return api_error_set(ae, 403, "invalid_request_error", "model", "model_not_allowed",
+                             "key '%s' may use only the routes %s, not tier '%s' directly",
+                             k->name, k->routes, x->dec.n_tiers ? x->dec.tiers[0] : "?");
+    size_t n = 0;
+    for (size_t i = 0; i < x->dec.n_tiers; i++)
+        if (key_list_allows(k->tiers, x->dec.tiers[i]))
+            x->dec.tiers[n++] = x->dec.tiers[i];
+    if (n == 0)
+        return api_error_set(ae, 403, "invalid_request_error", "model", "model_not_allowed",
+                             "key '%s' may not use tier '%s' (allowed tiers: %s)", k->name,
+                             x->dec.tiers[0], k->tiers);
+    if (n < x->dec.n_tiers) {
+        reason_append(&x->dec, "; key allows tiers ", k->tiers);
+    }
+    x->dec.n_tiers = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Endpoints */
 
 static void handle_completion(struct server *s, struct http_conn *c, const struct http_request *hr,
@@ -398,6 +474,10 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         *colon = 0; /* the address, not the port */
     struct api_error ae;
     snprintf(x->dec.reason, sizeof x->dec.reason, "refused before routing");
+    if (s->keys && authenticate(x, hr, &ae)) {
+        fail_exchange(x, &ae, NULL);
+        return;
+    }
     if (openai_parse(d, hr->body, hr->body_len, &x->req, &ae)) {
         fail_exchange(x, &ae, NULL); /* recorded too: every request is in the ledger */
         return;
@@ -406,6 +486,10 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
     if (router_decide(s->router, x->req, &x->dec, &e)) {
         snprintf(x->dec.reason, sizeof x->dec.reason, "unknown model");
         api_error_set(&ae, 404, "invalid_request_error", "model", "model_not_found", "%s", e.msg);
+        fail_exchange(x, &ae, NULL);
+        return;
+    }
+    if (x->has_key && key_scope(x, &ae)) {
         fail_exchange(x, &ae, NULL);
         return;
     }
@@ -521,6 +605,8 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     }
     if (cfg->server.ledger && *cfg->server.ledger && ledger_open(cfg->server.ledger, &s->ledger, e))
         goto fail;
+    if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
+        goto fail;
     struct http_server_opts o;
     http_server_opts_default(&o);
     o.host = cfg->server.host;
@@ -551,6 +637,7 @@ void server_free(struct server *s)
         backend_free(s->backends[i]);
     free(s->backends);
     ledger_close(s->ledger);
+    keystore_close(s->keys);
     router_free(s->router);
     metrics_free(s->metrics);
     loop_free(s->loop);
