@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "gateway/keys.h"
 #include "gateway/ledger.h"
+#include "gateway/limits.h"
 #include "gateway/metrics.h"
 #include "gateway/route.h"
 #include "net/http_server.h"
@@ -45,6 +46,7 @@ struct server {
     struct metrics *metrics;
     struct backend **backends; /* parallel to cfg->tiers */
     struct keystore *keys;     /* NULL: keys off */
+    struct limits *limits;     /* budgets and rate limits of keys (with keys) */
 };
 
 struct exchange {
@@ -69,6 +71,8 @@ struct exchange {
     int last_status;
     bool has_key;              /* keys on and the caller's key valid */
     struct key_info key;
+    bool admitted;             /* limits_admit said yes: settle once, in record() */
+    int64_t reserved_microusd; /* the most this request may cost, reserved from the budget */
 };
 
 static int64_t wall_now_ms(void)
@@ -170,6 +174,11 @@ static void record(struct exchange *x, int status, const char *error)
 {
     struct server *s = x->srv;
     uint64_t now = loop_now_ms(s->loop);
+    if (x->admitted) {
+        limits_settle(s->limits, &x->key, wall_now_ms(), x->reserved_microusd, x->cost_microusd,
+                      x->prompt_tokens + x->completion_tokens);
+        x->admitted = false;
+    }
     int64_t latency = (int64_t)(now - x->t_start_ms);
     int64_t ttft = x->t_first_ms ? (int64_t)(x->t_first_ms - x->t_start_ms) : -1;
     if (s->ledger) {
@@ -457,6 +466,68 @@ static int key_scope(struct exchange *x, struct api_error *ae)
     return 0;
 }
 
+/* The most a request can cost on the tiers it may use: its prompt's token bound (a token is at
+ * least one byte of text; a chat template adds a few per message) plus max_tokens (else the
+ * largest tier default), at the highest input and output prices among those tiers. */
+static int64_t max_cost_microusd(const struct exchange *x)
+{
+    const struct server *s = x->srv;
+    int64_t pin = 0, pout = 0, out = x->req->max_tokens >= 0 ? x->req->max_tokens : 0;
+    for (size_t i = 0; i < x->dec.n_tiers; i++) {
+        const struct tier_config *t = config_tier(s->cfg, x->dec.tiers[i]);
+        if (!t)
+            continue;
+        pin = t->price_in_microusd > pin ? t->price_in_microusd : pin;
+        pout = t->price_out_microusd > pout ? t->price_out_microusd : pout;
+        if (x->req->max_tokens < 0 && t->max_tokens_default > out)
+            out = t->max_tokens_default;
+    }
+    int64_t in = (int64_t)request_text_bytes(x->req) + 8 * (int64_t)x->req->n_messages + 16;
+    return ledger_cost_microusd(in, out, pin, pout);
+}
+
+/* Budgets and rate limits; on a refusal the 429 is sent (with Retry-After) and x is freed. */
+static int admit(struct exchange *x, struct api_error *ae)
+{
+    struct limit_refusal r;
+    struct err e;
+    int64_t max_cost = max_cost_microusd(x);
+    enum limit_verdict v = limits_admit(x->srv->limits, &x->key, wall_now_ms(), max_cost, &r, &e);
+    if (v == LIMIT_OK) {
+        x->admitted = true;
+        x->reserved_microusd = x->key.budget_microusd >= 0 ? max_cost : 0;
+        return 0;
+    }
+    char ra[32];
+    if (v == LIMIT_ERROR) {
+        log_error("limits: %s", e.msg);
+        api_error_set(ae, 503, "server_error", NULL, NULL,
+                      "The key's spend cannot be read from the ledger; refused until it can.");
+        fail_exchange(x, ae, "5");
+        return -1;
+    }
+    snprintf(ra, sizeof ra, "%" PRId64, r.retry_after_s > 0 ? r.retry_after_s : 1);
+    snprintf(x->dec.reason, sizeof x->dec.reason, "%s",
+             v == LIMIT_BUDGET ? "refused: key budget" : v == LIMIT_RPM ? "refused: key rpm"
+                                                                        : "refused: key tpm");
+    api_error_set(ae, 429, v == LIMIT_BUDGET ? "insufficient_quota" : "requests", NULL,
+                  v == LIMIT_BUDGET ? "budget_exceeded" : "rate_limit_exceeded", "%s", r.message);
+    x->dec.n_tiers = 0;
+    fail_exchange(x, ae, ra);
+    return -1;
+}
+
+static int spent_from_ledger(void *arg, const char *name, int64_t since_ms, int64_t *spent,
+                             struct err *e)
+{
+    struct server *s = arg;
+    if (!s->cfg->server.ledger || !*s->cfg->server.ledger) {
+        *spent = 0; /* no ledger: budgets count from the server's start */
+        return 0;
+    }
+    return ledger_spent(s->cfg->server.ledger, name, since_ms, spent, e);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Endpoints */
 
@@ -493,6 +564,8 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         fail_exchange(x, &ae, NULL);
         return;
     }
+    if (x->has_key && admit(x, &ae))
+        return; /* answered */
     http_conn_on_close(c, on_client_close, x);
     try_tier(x);
 }
@@ -607,6 +680,7 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
         goto fail;
     if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
         goto fail;
+    s->limits = limits_new(spent_from_ledger, s);
     struct http_server_opts o;
     http_server_opts_default(&o);
     o.host = cfg->server.host;
@@ -638,6 +712,7 @@ void server_free(struct server *s)
     free(s->backends);
     ledger_close(s->ledger);
     keystore_close(s->keys);
+    limits_free(s->limits);
     router_free(s->router);
     metrics_free(s->metrics);
     loop_free(s->loop);

@@ -51,6 +51,10 @@ routes:
 
 const secretA = keys('create', '--name', 'team-a');
 const secretScoped = keys('create', '--name', 'scoped', '--routes', 'auto', '--tiers', 'cheap');
+// 5 output tokens at $1 per 1M: each request costs, and may cost at most, 5 micro-USD.
+const secretBudget = keys('create', '--name', 'budget20', '--budget-usd', '0.0001', '--period', 'month');
+const secretRpm = keys('create', '--name', 'rpm3', '--rpm', '3');
+const secretTpm = keys('create', '--name', 'tpm10', '--tpm', '10');
 const b = await startBaton(yaml);
 
 async function post(body, secret, path = '/chat/completions') {
@@ -126,6 +130,49 @@ await test('keys: no secret in the store, the ledger or the logs', async () => {
       assert(!data.includes(s.slice(16)), `${f} holds a secret`);
   }
   for (const s of [secretA, secretScoped]) assert(!b.stderr().includes(s.slice(16)), 'log holds a secret');
+});
+
+await test('budget: 200 concurrent requests, budget for 20: exactly 20 served, never over', async () => {
+  const body = chat('one two three four five six', { model: 'cheap' });
+  const rs = await Promise.all(Array.from({ length: 200 }, () => post(body, secretBudget)));
+  const ok = rs.filter((r) => r.status === 200);
+  const refused = rs.filter((r) => r.status === 429);
+  eq(ok.length, 20, 'served');
+  eq(refused.length, 180, 'refused');
+  for (const r of ok) eq(r.body.usage.completion_tokens, 5);
+  const m = refused[0].body.error;
+  eq(m.code, 'budget_exceeded');
+  assert(/Budget exceeded for key 'budget20': \$0\.0001 per month/.test(m.message), m.message);
+  assert(/resets \d{4}-\d{2}-01T00:00:00Z/.test(m.message), m.message);
+  assert(Number(refused[0].headers.get('retry-after')) > 0, 'Retry-After');
+  // once settled, nothing is left for another request
+  eq((await post(body, secretBudget)).status, 429);
+  await new Promise((r) => setTimeout(r, 400));
+  eq(sql(ledger, "SELECT sum(cost_microusd) FROM requests WHERE caller = 'budget20'"), '100');
+});
+
+await test('rate limits: rpm and tpm refuse with 429 and Retry-After', async () => {
+  for (let i = 0; i < 3; i++) eq((await post(chat('a b'), secretRpm)).status, 200);
+  let r = await post(chat('a b'), secretRpm);
+  eq(r.status, 429);
+  eq(r.body.error.code, 'rate_limit_exceeded');
+  assert(r.body.error.message.includes('3 requests per minute'), r.body.error.message);
+  const ra = Number(r.headers.get('retry-after'));
+  assert(ra >= 1 && ra <= 20, `Retry-After ${ra}`);
+  // tpm 10: the first request uses 10 in + 5 out, the bucket is 5 below empty, the next waits
+  eq((await post(chat('a b c d e f g h i j', { model: 'cheap' }), secretTpm)).status, 200);
+  r = await post(chat('x', { model: 'cheap' }), secretTpm);
+  eq(r.status, 429);
+  assert(r.body.error.message.includes('10 tokens per minute'), r.body.error.message);
+  assert(Number(r.headers.get('retry-after')) >= 1, 'Retry-After');
+});
+
+await test('baton cost --by key totals per key', async () => {
+  await new Promise((r) => setTimeout(r, 400));
+  const out = execFileSync(BATON, ['cost', '--ledger', ledger, '--by', 'key']).toString();
+  const line = out.split('\n').find((l) => l.trim().startsWith('budget20'));
+  assert(line, out);
+  assert(/budget20\s+201\s+181\s+\d+\s+100\s+\$0\.0001/.test(line), line);
 });
 
 await stop(b);
