@@ -19,6 +19,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_privacy(int argc, char **argv);
 
 struct model;
 /* Number of online CPUs (1..64), the default for -t. */

@@ -19,6 +19,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "gateway/privacy.h"
 #include "gateway/route.h"
 
 #include <errno.h>
@@ -690,10 +691,136 @@ static int parse_rule(struct ctx *c, const struct config *cfg, const yaml_node_t
     return check_tier_ref(c, cfg, map_find(c, n, "tier"), p, r->tier);
 }
 
+static int parse_policy(const char *s)
+{
+    return !strcmp(s, "none") ? PRIVACY_NONE : !strcmp(s, "local-only") ? PRIVACY_LOCAL_ONLY
+         : !strcmp(s, "mask") ? PRIVACY_MASK : !strcmp(s, "block") ? PRIVACY_BLOCK : -1;
+}
+
+static int check_kind_name(struct ctx *c, const yaml_node_t *at, const char *path,
+                           const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= 32;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+             name[i] == '_';
+    if (!ok)
+        return fail(c, at, path, "kind name '%.64s' must be 1..32 of a-z 0-9 _", name);
+    if (privacy_builtin_kind(name) >= 0)
+        return fail(c, at, path, "'%s' is a built-in kind; name custom kinds differently", name);
+    return 0;
+}
+
+/* privacy: { default, kinds, patterns: [{name, regex}], terms: [{name, terms}] } */
+static int parse_privacy(struct ctx *c, const yaml_node_t *root, struct privacy_config *pc)
+{
+    static const char *const keys[] = {"default", "kinds", "patterns", "terms", NULL};
+    yaml_node_t *n;
+    char path[64], p[256];
+    bool failed = false;
+    pc->kinds = (UINT64_C(1) << PK_BUILTIN_COUNT) - 1;
+    if (get_map(c, root, "privacy", "", keys, path, sizeof path, &n))
+        return -1;
+    if (!n)
+        return 0;
+    char *def = NULL;
+    if (get_str(c, n, "default", path, false, false, &def))
+        return -1;
+    if (def) {
+        int v = parse_policy(def);
+        free(def);
+        if (v < 0)
+            return fail(c, map_find(c, n, "default"), "privacy.default",
+                        "unknown policy (expected none, local-only, mask or block)");
+        pc->default_policy = v;
+    }
+    char **kinds = NULL;
+    size_t n_kinds = 0;
+    const yaml_node_t **items = NULL;
+    int rc = get_str_list(c, n, "kinds", path, &kinds, &n_kinds, &items);
+    if (rc == 0 && kinds) {
+        pc->kinds = 0;
+        for (size_t i = 0; i < n_kinds && rc == 0; i++) {
+            int k = privacy_builtin_kind(kinds[i]);
+            pathf(p, sizeof p, "privacy.kinds[%zu]", i);
+            if (k < 0)
+                rc = fail(c, items[i], p, "unknown kind '%.64s' (expected email, phone, card, "
+                                          "iban, ssn, ipv4, ipv6, secret)", kinds[i]);
+            else
+                pc->kinds |= UINT64_C(1) << k;
+        }
+    }
+    for (size_t i = 0; i < n_kinds; i++)
+        free(kinds[i]);
+    free(kinds);
+    free(items);
+    if (rc)
+        return -1;
+    yaml_node_t *pats = map_get(c, n, "patterns", path, &failed);
+    if (failed || (pats && want(c, pats, YAML_SEQUENCE_NODE, "privacy.patterns")))
+        return -1;
+    if (pats) {
+        size_t count = (size_t)(pats->data.sequence.items.top - pats->data.sequence.items.start);
+        pc->patterns = xcalloc(count ? count : 1, sizeof *pc->patterns);
+        for (size_t i = 0; i < count; i++) {
+            static const char *const pk[] = {"name", "regex", NULL};
+            pathf(p, sizeof p, "privacy.patterns[%zu]", i);
+            yaml_node_t *it = node_at(c, pats->data.sequence.items.start[i], pats, p);
+            if (!it || want(c, it, YAML_MAPPING_NODE, p) || check_keys(c, it, p, pk))
+                return -1;
+            struct privacy_pattern_config *pp = &pc->patterns[pc->n_patterns++];
+            if (get_str(c, it, "name", p, true, false, &pp->name) ||
+                check_kind_name(c, map_find(c, it, "name"), p, pp->name) ||
+                get_str(c, it, "regex", p, true, false, &pp->regex))
+                return -1;
+            struct err re;
+            if (privacy_regex_check(pp->regex, &re)) {
+                char rp[280];
+                pathf(rp, sizeof rp, "%s.regex", p);
+                return fail(c, map_find(c, it, "regex"), rp, "%s", re.msg);
+            }
+        }
+    }
+    yaml_node_t *terms = map_get(c, n, "terms", path, &failed);
+    if (failed || (terms && want(c, terms, YAML_SEQUENCE_NODE, "privacy.terms")))
+        return -1;
+    if (terms) {
+        size_t count = (size_t)(terms->data.sequence.items.top - terms->data.sequence.items.start);
+        pc->terms = xcalloc(count ? count : 1, sizeof *pc->terms);
+        for (size_t i = 0; i < count; i++) {
+            static const char *const tk[] = {"name", "terms", NULL};
+            pathf(p, sizeof p, "privacy.terms[%zu]", i);
+            yaml_node_t *it = node_at(c, terms->data.sequence.items.start[i], terms, p);
+            if (!it || want(c, it, YAML_MAPPING_NODE, p) || check_keys(c, it, p, tk))
+                return -1;
+            struct privacy_terms_config *pt = &pc->terms[pc->n_terms++];
+            if (get_str(c, it, "name", p, true, false, &pt->name) ||
+                check_kind_name(c, map_find(c, it, "name"), p, pt->name) ||
+                get_str_list(c, it, "terms", p, &pt->terms, &pt->n_terms, NULL))
+                return -1;
+            if (!pt->n_terms)
+                return fail(c, it, p, "terms: missing (required): a list of words");
+        }
+    }
+    for (size_t i = 0; i < pc->n_patterns + pc->n_terms; i++) {
+        const char *a = i < pc->n_patterns ? pc->patterns[i].name
+                                           : pc->terms[i - pc->n_patterns].name;
+        for (size_t j = 0; j < i; j++) {
+            const char *b = j < pc->n_patterns ? pc->patterns[j].name
+                                               : pc->terms[j - pc->n_patterns].name;
+            if (!strcmp(a, b))
+                return fail(c, n, "privacy", "kind name '%s' is used twice", a);
+        }
+    }
+    return 0;
+}
+
 static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, size_t index,
                        struct route_config *rt)
 {
-    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback", NULL};
+    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback",
+                                       "privacy", NULL};
     char path[256], p[256];
     bool failed = false;
     pathf(path, sizeof path, "routes[%zu]", index);
@@ -709,6 +836,21 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
         if (!strcmp(cfg->routes[i].name, rt->name))
             return fail(c, name_node, p, "duplicate route name '%s'", rt->name);
     pathf(path, sizeof path, "routes.%s", rt->name);
+
+    rt->privacy = -1;
+    char *pol = NULL;
+    if (get_str(c, n, "privacy", path, false, false, &pol))
+        return -1;
+    if (pol) {
+        int v = parse_policy(pol);
+        free(pol);
+        if (v < 0) {
+            subpath(p, sizeof p, path, "privacy");
+            return fail(c, map_find(c, n, "privacy"), p,
+                        "unknown policy (expected none, local-only, mask or block)");
+        }
+        rt->privacy = v;
+    }
 
     rt->strategy = xstrdup("rules");
     if (get_str(c, n, "strategy", path, false, false, &rt->strategy))
@@ -765,11 +907,11 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
 
 static int parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
-    static const char *const keys[] = {"server", "tiers", "routes", NULL};
+    static const char *const keys[] = {"server", "tiers", "routes", "privacy", NULL};
     bool failed = false;
     if (want(c, root, YAML_MAPPING_NODE, "(top level)") || check_keys(c, root, "(top level)", keys))
         return -1;
-    if (parse_server(c, root, &cfg->server))
+    if (parse_server(c, root, &cfg->server) || parse_privacy(c, root, &cfg->privacy))
         return -1;
 
     yaml_node_t *tiers = map_get(c, root, "tiers", "", &failed);
@@ -950,6 +1092,16 @@ void config_free(struct config *c)
         free_strs(r->fallback, r->n_fallback);
     }
     free(c->routes);
+    for (size_t i = 0; i < c->privacy.n_patterns; i++) {
+        free(c->privacy.patterns[i].name);
+        free(c->privacy.patterns[i].regex);
+    }
+    free(c->privacy.patterns);
+    for (size_t i = 0; i < c->privacy.n_terms; i++) {
+        free(c->privacy.terms[i].name);
+        free_strs(c->privacy.terms[i].terms, c->privacy.terms[i].n_terms);
+    }
+    free(c->privacy.terms);
     free(c->server.host);
     free(c->server.ledger);
     free(c->server.keys);

@@ -84,8 +84,12 @@ struct rule_config {
     char *tier;          /* where a match sends the request */
 };
 
+/* A route's privacy policy when the detector finds sensitive data (docs/privacy.md). */
+enum privacy_policy { PRIVACY_NONE, PRIVACY_LOCAL_ONLY, PRIVACY_MASK, PRIVACY_BLOCK };
+
 struct route_config {
     char *name;
+    int privacy;         /* enum privacy_policy; -1: the privacy section's default */
     char *strategy;      /* "rules" */
     struct rule_config *rules;
     size_t n_rules;
@@ -104,8 +108,27 @@ struct server_config {
                               set: every request needs a valid key (docs/governance.md) */
 };
 
+struct privacy_pattern_config {
+    char *name;          /* the kind's name: 1..32 of a-z 0-9 _ */
+    char *regex;
+};
+struct privacy_terms_config {
+    char *name;
+    char **terms;
+    size_t n_terms;
+};
+struct privacy_config {
+    enum privacy_policy default_policy; /* routes without their own, and tiers named directly */
+    uint64_t kinds;                     /* built-in kinds detected: bit per enum privacy_kind */
+    struct privacy_pattern_config *patterns;
+    size_t n_patterns;
+    struct privacy_terms_config *terms;
+    size_t n_terms;
+};
+
 struct config {
     char *path;            /* the file it came from (NULL when built in code) */
+    struct privacy_config privacy;
     struct server_config server;
     struct tier_config *tiers;
     size_t n_tiers;

@@ -28,6 +28,8 @@
 #include "gateway/ledger.h"
 #include "gateway/limits.h"
 #include "gateway/metrics.h"
+#include "gateway/policy.h"
+#include "gateway/privacy.h"
 #include "gateway/route.h"
 #include "net/http_server.h"
 #include "net/loop.h"
@@ -47,6 +49,7 @@ struct server {
     struct backend **backends; /* parallel to cfg->tiers */
     struct keystore *keys;     /* NULL: keys off */
     struct limits *limits;     /* budgets and rate limits of keys (with keys) */
+    struct privacy *privacy;   /* NULL: no route has a privacy policy */
 };
 
 struct exchange {
@@ -73,6 +76,10 @@ struct exchange {
     struct key_info key;
     bool admitted;             /* limits_admit said yes: settle once, in record() */
     int64_t reserved_microusd; /* the most this request may cost, reserved from the budget */
+    struct policy_findings findings; /* what the privacy detector found */
+    enum privacy_policy policy;      /* the policy that acted (NONE: none did) */
+    struct mask *mask;         /* policy mask: placeholders <-> values */
+    bool masked;               /* the request's text has been masked (a remote tier was tried) */
 };
 
 static int64_t wall_now_ms(void)
@@ -229,6 +236,7 @@ static void exchange_free(struct exchange *x)
     }
     openai_resp_free(&x->resp);
     request_free(x->req);
+    mask_free(x->mask);
     free(x);
 }
 
@@ -290,7 +298,33 @@ static void on_event(struct call *c, const struct event *ev)
             http_stream_begin(x->conn, 200, "text/event-stream", hdrs);
             x->stream_started = true;
         }
-        openai_resp_event(&x->resp, ev, &out);
+        if (x->masked && ev->text) { /* placeholders back to their values */
+            struct buf text;
+            buf_init(&text);
+            mask_restore(x->mask, ev->text, ev->len, &text);
+            struct event restored = *ev;
+            restored.text = text.data ? text.data : "";
+            restored.len = text.len;
+            json_t *d = ev->delta ? json_deep_copy(ev->delta) : NULL; /* its content too */
+            if (d && json_object_get(d, "content")) {
+                json_t *content = text.len ? json_stringn(text.data, text.len) : NULL;
+                if (content)
+                    json_object_set_new(d, "content", content);
+                else
+                    json_object_del(d, "content");
+            }
+            if (d && json_object_size(d) == 0) {
+                json_decref(d);
+                d = NULL;
+            }
+            restored.delta = d;
+            if (restored.len || restored.delta)
+                openai_resp_event(&x->resp, &restored, &out);
+            json_decref(d);
+            buf_free(&text);
+        } else {
+            openai_resp_event(&x->resp, ev, &out);
+        }
         if (out.len)
             http_stream_write(x->conn, out.data, out.len);
         break;
@@ -303,6 +337,16 @@ static void on_event(struct call *c, const struct event *ev)
         openai_resp_event(&x->resp, ev, &out);
         break;
     case EV_FINISH:
+        if (x->masked) { /* text held back as a possible placeholder */
+            struct buf text;
+            buf_init(&text);
+            mask_restore_flush(x->mask, &text);
+            if (text.len) {
+                struct event rest = {.type = EV_DELTA, .text = text.data, .len = text.len};
+                openai_resp_event(&x->resp, &rest, &out);
+            }
+            buf_free(&text);
+        }
         openai_resp_event(&x->resp, ev, &out);
         if (out.len && x->req->stream)
             http_stream_write(x->conn, out.data, out.len);
@@ -342,6 +386,8 @@ static void on_event(struct call *c, const struct event *ev)
     buf_free(&out);
 }
 
+static void mask_before_leaving(struct exchange *x);
+
 static void try_tier(struct exchange *x)
 {
     struct server *s = x->srv;
@@ -355,6 +401,8 @@ static void try_tier(struct exchange *x)
             snprintf(x->last_error, sizeof x->last_error, "tier %s is unavailable", name);
             continue;
         }
+        if (x->mask && !x->masked && x->tier->kind != TIER_LOCAL)
+            mask_before_leaving(x);
         openai_resp_init(&x->resp, x->req, x->tier->name);
         memset(&x->call, 0, sizeof x->call);
         x->call.req = x->req;
@@ -466,6 +514,71 @@ static int key_scope(struct exchange *x, struct api_error *ae)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Governance: privacy policies (docs/privacy.md) */
+
+/* The policy of the request's route (or the default), applied when the detector finds anything:
+ * block refuses, local-only narrows the tiers to local ones, mask arms masking for when a remote
+ * tier is tried. The routing reason says when a policy decided. */
+static int apply_privacy(struct exchange *x, struct api_error *ae)
+{
+    struct server *s = x->srv;
+    const struct route_config *rc = x->dec.route ? config_route(s->cfg, x->dec.route) : NULL;
+    int pol = rc && rc->privacy >= 0 ? rc->privacy : (int)s->cfg->privacy.default_policy;
+    if (pol == PRIVACY_NONE)
+        return 0;
+    policy_scan_request(s->privacy, x->req, &x->findings);
+    if (!x->findings.kinds)
+        return 0;
+    char kinds[160], old[sizeof x->dec.reason];
+    policy_kinds_str(s->privacy, x->findings.kinds, kinds, sizeof kinds);
+    x->policy = (enum privacy_policy)pol;
+    snprintf(old, sizeof old, "%s", x->dec.reason);
+    if (pol == PRIVACY_BLOCK) {
+        snprintf(x->dec.reason, sizeof x->dec.reason, "policy block: %.160s found", kinds);
+        return api_error_set(ae, 403, "invalid_request_error", "messages", "sensitive_data",
+                             "The request contains sensitive data (%s) and the privacy policy "
+                             "of %s '%s' blocks it.", kinds, rc ? "route" : "tier",
+                             rc ? rc->name : x->dec.tiers[0]);
+    }
+    if (pol == PRIVACY_MASK) {
+        x->mask = mask_new();
+        return 0;
+    }
+    size_t n = 0; /* local-only */
+    for (size_t i = 0; i < x->dec.n_tiers; i++) {
+        const struct tier_config *t = config_tier(s->cfg, x->dec.tiers[i]);
+        if (t && t->kind == TIER_LOCAL)
+            x->dec.tiers[n++] = x->dec.tiers[i];
+    }
+    for (size_t i = 0; n == 0 && i < s->cfg->n_tiers; i++) /* none chosen: the config's first */
+        if (s->cfg->tiers[i].kind == TIER_LOCAL &&
+            (!x->has_key || key_list_allows(x->key.tiers, s->cfg->tiers[i].name)))
+            x->dec.tiers[n++] = s->cfg->tiers[i].name;
+    if (n == 0) {
+        snprintf(x->dec.reason, sizeof x->dec.reason, "policy local-only: %.160s found; no local tier",
+                 kinds);
+        return api_error_set(ae, 403, "invalid_request_error", "messages", "sensitive_data",
+                             "The request contains sensitive data (%s) and must stay on a local "
+                             "tier, but none is available to it.", kinds);
+    }
+    x->dec.n_tiers = n;
+    snprintf(x->dec.reason, sizeof x->dec.reason, "policy local-only: %.100s found, kept on %.64s; ",
+             kinds, x->dec.tiers[0]);
+    reason_append(&x->dec, old, "");
+    return 0;
+}
+
+static void mask_before_leaving(struct exchange *x)
+{
+    size_t n = policy_mask_request(x->srv->privacy, x->mask, x->req);
+    x->masked = true;
+    char kinds[160], note[200];
+    policy_kinds_str(x->srv->privacy, x->findings.kinds, kinds, sizeof kinds);
+    snprintf(note, sizeof note, "; policy mask: %zu %s masked for %s", n, kinds, x->tier->name);
+    reason_append(&x->dec, note, "");
+}
+
 /* The most a request can cost on the tiers it may use: its prompt's token bound (a token is at
  * least one byte of text; a chat template adds a few per message) plus max_tokens (else the
  * largest tier default), at the highest input and output prices among those tiers. */
@@ -561,6 +674,10 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         return;
     }
     if (x->has_key && key_scope(x, &ae)) {
+        fail_exchange(x, &ae, NULL);
+        return;
+    }
+    if (s->privacy && apply_privacy(x, &ae)) {
         fail_exchange(x, &ae, NULL);
         return;
     }
@@ -681,6 +798,25 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
         goto fail;
     s->limits = limits_new(spent_from_ledger, s);
+    bool any_policy = cfg->privacy.default_policy != PRIVACY_NONE;
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        any_policy |= cfg->routes[i].privacy > PRIVACY_NONE;
+    if (any_policy) {
+        struct privacy_pattern pats[PRIVACY_MAX_KINDS];
+        struct privacy_terms terms[PRIVACY_MAX_KINDS];
+        struct privacy_options po = {.builtin_mask = cfg->privacy.kinds, .patterns = pats,
+                                     .n_patterns = cfg->privacy.n_patterns, .terms = terms,
+                                     .n_terms = cfg->privacy.n_terms};
+        for (size_t i = 0; i < po.n_patterns && i < PRIVACY_MAX_KINDS; i++)
+            pats[i] = (struct privacy_pattern){cfg->privacy.patterns[i].name,
+                                               cfg->privacy.patterns[i].regex};
+        for (size_t i = 0; i < po.n_terms && i < PRIVACY_MAX_KINDS; i++)
+            terms[i] = (struct privacy_terms){cfg->privacy.terms[i].name,
+                                              (const char *const *)cfg->privacy.terms[i].terms,
+                                              cfg->privacy.terms[i].n_terms};
+        if (privacy_new(&po, &s->privacy, e))
+            goto fail;
+    }
     struct http_server_opts o;
     http_server_opts_default(&o);
     o.host = cfg->server.host;
@@ -713,6 +849,7 @@ void server_free(struct server *s)
     ledger_close(s->ledger);
     keystore_close(s->keys);
     limits_free(s->limits);
+    privacy_free(s->privacy);
     router_free(s->router);
     metrics_free(s->metrics);
     loop_free(s->loop);

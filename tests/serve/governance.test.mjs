@@ -47,6 +47,12 @@ routes:
     fallback: [cloud, cheap]
   - name: premium
     default: cloud
+  - { name: private, privacy: local-only, default: cloud }
+  - { name: masked, privacy: mask, default: cloud }
+  - { name: blocked, privacy: block, default: cloud }
+privacy:
+  patterns:
+    - { name: employee_id, regex: "EMP-[0-9]{6}" }
 `;
 
 const secretA = keys('create', '--name', 'team-a');
@@ -173,6 +179,48 @@ await test('baton cost --by key totals per key', async () => {
   const line = out.split('\n').find((l) => l.trim().startsWith('budget20'));
   assert(line, out);
   assert(/budget20\s+201\s+181\s+\d+\s+100\s+\$0\.0001/.test(line), line);
+});
+
+const upstreamLast = async (key) =>
+  (await (await fetch(`http://127.0.0.1:${fake.port}/stats?key=${key}`)).json()).last_body;
+
+await test('privacy: local-only keeps a request with an e-mail on a local tier', async () => {
+  let r = await post(chat('write to bob@example.com', { model: 'private' }), secretA);
+  eq(r.status, 200);
+  eq(r.headers.get('x-baton-tier'), 'local');
+  eq(r.headers.get('x-baton-route-reason'),
+     'policy local-only: email found, kept on local; default: no rules');
+  r = await post(chat('nothing sensitive here', { model: 'private' }), secretA);
+  eq(r.headers.get('x-baton-tier'), 'cloud');
+});
+
+await test('privacy: block answers 403 naming the kinds, never the values', async () => {
+  const r = await post(chat('card 4111 1111 1111 1111, id EMP-123456', { model: 'blocked' }), secretA);
+  eq(r.status, 403);
+  eq(r.body.error.code, 'sensitive_data');
+  assert(r.body.error.message.includes('card, employee_id'), r.body.error.message);
+  assert(!r.body.error.message.includes('4111'), 'the value is in the error');
+  eq(r.headers.get('x-baton-route-reason'), 'policy block: card, employee_id found');
+});
+
+await test('privacy: mask sends placeholders upstream and restores them, streaming too', async () => {
+  const text = 'mail bob@example.com or call (415) 555-0132 about EMP-123456 and bob@example.com';
+  const client = new OpenAI({ baseURL: b.url, apiKey: secretA, maxRetries: 0 });
+  const { data, response } = await client.chat.completions.create(
+    { model: 'masked', messages: [{ role: 'user', content: text }], max_tokens: 50 }).withResponse();
+  eq(data.choices[0].message.content, 'echo: ' + text);
+  const sent = JSON.stringify(await upstreamLast('cloud'));
+  assert(sent.includes('mail [EMAIL_1] or call [PHONE_1] about [EMPLOYEE_ID_1] and [EMAIL_1]'), sent);
+  assert(!sent.includes('bob@example.com') && !sent.includes('555-0132'), 'a value left the machine');
+  assert(response.headers.get('x-baton-route-reason').includes('policy mask: 4 email, phone, employee_id masked for cloud'),
+         response.headers.get('x-baton-route-reason'));
+  const stream = await client.chat.completions.create(
+    { model: 'masked', messages: [{ role: 'user', content: text }], max_tokens: 50, stream: true });
+  let got = '';
+  let chunks = 0;
+  for await (const c of stream) { got += c.choices[0]?.delta?.content || ''; chunks++; }
+  eq(got, 'echo: ' + text);
+  assert(chunks > 5, `streamed in ${chunks} chunks`);
 });
 
 await stop(b);
