@@ -109,7 +109,7 @@ static int digits(const char **s, int n, int *out)
 
 /* ISO 8601: YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|(+|-)HH[:]MM] -> ms since the epoch (UTC when
  * no zone is given). */
-static int parse_iso8601(const char *text, int64_t *ms)
+int cli_parse_iso8601(const char *text, int64_t *ms)
 {
     const char *s = text;
     int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, zone_min = 0;
@@ -227,7 +227,7 @@ static int report(const char *config_path, const char *ledger, const char *since
     if (!ledger)
         ledger = c ? c->server.ledger : "baton-ledger.db";
     struct ledger_query q = {INT64_MIN, INT64_MAX, -1, -1};
-    if (since && parse_iso8601(since, &q.since_ms)) {
+    if (since && cli_parse_iso8601(since, &q.since_ms)) {
         config_free(c);
         return cli_fail("cost: --since: '%s' is not an ISO 8601 date or date-time "
                         "(2024-05-01, 2024-05-01T12:00:00Z)", since);

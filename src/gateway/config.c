@@ -368,7 +368,7 @@ static int get_map(struct ctx *c, const yaml_node_t *parent, const char *key, co
 static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_config *s)
 {
     static const char *const keys[] = {"host", "port", "max_connections", "max_body_bytes",
-                                       "ledger", "keys", NULL};
+                                       "ledger", "keys", "audit", "audit_content", NULL};
     yaml_node_t *n;
     char path[64];
     if (get_map(c, root, "server", "", keys, path, sizeof path, &n))
@@ -383,6 +383,27 @@ static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_co
         free(s->keys);
         s->keys = resolve_path(c->base_dir, keystore);
         free(keystore);
+    }
+    char *audit = NULL;
+    if (get_str(c, n, "audit", path, false, false, &audit))
+        return -1;
+    if (audit) {
+        free(s->audit);
+        s->audit = resolve_path(c->base_dir, audit);
+        free(audit);
+    }
+    bool failed = false;
+    yaml_node_t *ac = map_get(c, n, "audit_content", path, &failed);
+    if (failed)
+        return -1;
+    if (ac) {
+        const char *v = ac->type == YAML_SCALAR_NODE && ac->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                            ? scalar(ac) : "";
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            return fail(c, ac, "server.audit_content", "expected true or false");
+        s->audit_content = !strcmp(v, "true");
+        if (s->audit_content && !s->audit)
+            return fail(c, ac, "server.audit_content", "needs server.audit (the trail's path)");
     }
     if (get_str(c, n, "host", path, false, false, &s->host) ||
         get_i32(c, n, "port", path, 1, 65535, &s->port) ||
@@ -1105,6 +1126,7 @@ void config_free(struct config *c)
     free(c->server.host);
     free(c->server.ledger);
     free(c->server.keys);
+    free(c->server.audit);
     free(c->path);
     free(c);
 }

@@ -3,7 +3,8 @@
  * The file (docs/config.md has the reference and examples/baton.yaml a working example):
  *
  *   server:   { host: 127.0.0.1, port: 8080, max_connections: 1024, max_body_bytes: 1048576,
- *               ledger: baton-ledger.db }
+ *               ledger: baton-ledger.db, keys: baton-keys.db, audit: baton-audit.db,
+ *               audit_content: false }    # keys and audit: docs/governance.md, docs/audit.md
  *   tiers:
  *     - name: small
  *       kind: local                       # runs a GGUF with baton's engine
@@ -31,6 +32,11 @@
  *         - { name: hard, keywords: [prove, derive], tier: cloud }
  *       default: small
  *       fallback: [cloud]                 # tried in order when the chosen tier fails
+ *       privacy: mask                     # none | local-only | mask | block (docs/privacy.md)
+ *   privacy:                              # the detector's custom kinds and default policy
+ *     default: none
+ *     patterns: [{ name: employee_id, regex: "EMP-[0-9]{6}" }]
+ *     terms: [{ name: project, terms: [Bluebird] }]
  *
  * Money is integer micro-dollars: a price of $1.75 per 1M tokens is stored as 1750000
  * micro-USD per 1M tokens. Every config error names the file, line and key.
@@ -106,6 +112,8 @@ struct server_config {
     char *ledger;          /* SQLite path, default "baton-ledger.db" beside the config; "" = off */
     char *keys;            /* key store (SQLite) path; NULL: keys off, no Authorization needed;
                               set: every request needs a valid key (docs/governance.md) */
+    char *audit;           /* audit trail (SQLite) path; NULL: off (docs/audit.md) */
+    bool audit_content;    /* store masked request and answer text in the audit trail */
 };
 
 struct privacy_pattern_config {

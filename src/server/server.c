@@ -24,6 +24,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "gateway/audit.h"
 #include "gateway/keys.h"
 #include "gateway/ledger.h"
 #include "gateway/limits.h"
@@ -50,6 +51,8 @@ struct server {
     struct keystore *keys;     /* NULL: keys off */
     struct limits *limits;     /* budgets and rate limits of keys (with keys) */
     struct privacy *privacy;   /* NULL: no route has a privacy policy */
+    struct audit *audit;       /* NULL: no audit trail */
+    struct privacy *audit_mask; /* masks content stored in the trail (audit_content) */
 };
 
 struct exchange {
@@ -80,6 +83,9 @@ struct exchange {
     enum privacy_policy policy;      /* the policy that acted (NONE: none did) */
     struct mask *mask;         /* policy mask: placeholders <-> values */
     bool masked;               /* the request's text has been masked (a remote tier was tried) */
+    size_t n_masked;           /* spans masked */
+    char request_sha256[65];   /* of the request's text as received ("" before parsing) */
+    struct buf answer;         /* with an audit trail: the answer's text, as the client got it */
 };
 
 static int64_t wall_now_ms(void)
@@ -177,6 +183,56 @@ static void fail_exchange(struct exchange *x, const struct api_error *e, const c
 /* ---------------------------------------------------------------------------------------------
  * Accounting */
 
+/* The audit record of a finished exchange: content-free (hashes) unless audit_content, and then
+ * masked with every built-in kind whatever the route's policy. */
+static void record_audit(struct exchange *x, int status, const char *error)
+{
+    struct server *s = x->srv;
+    char kinds[160] = "", resp_sha[65];
+    if (x->findings.kinds && s->privacy)
+        policy_kinds_str(s->privacy, x->findings.kinds, kinds, sizeof kinds);
+    audit_sha256_hex(x->answer.data ? x->answer.data : "", x->answer.len, resp_sha);
+    struct buf req_text, ans_text;
+    buf_init(&req_text);
+    buf_init(&ans_text);
+    if (s->audit_mask && x->req) {
+        struct mask *m = mask_new();
+        char *t = request_text(x->req);
+        mask_text(s->audit_mask, m, t, strlen(t), &req_text);
+        free(t);
+        mask_text(s->audit_mask, m, x->answer.data ? x->answer.data : "", x->answer.len,
+                  &ans_text);
+        buf_append(&req_text, "", 1);
+        buf_append(&ans_text, "", 1);
+        mask_free(m);
+    }
+    struct audit_record r = {
+        .ts_ms = x->wall_ms,
+        .request_id = x->req ? x->req->id : NULL,
+        .caller = x->peer,
+        .route = x->dec.route,
+        .tier = x->tier ? x->tier->name : "none",
+        .reason = x->dec.reason,
+        .policy = policy_name(x->policy),
+        .kinds = kinds,
+        .masked = (int64_t)x->n_masked,
+        .tokens_in = x->prompt_tokens,
+        .tokens_out = x->completion_tokens,
+        .cost_microusd = x->cost_microusd,
+        .status = status,
+        .error = error,
+        .request_sha256 = x->request_sha256[0] ? x->request_sha256 : NULL,
+        .response_sha256 = resp_sha,
+        .request_text = s->audit_mask && x->req ? req_text.data : NULL,
+        .response_text = s->audit_mask && x->req ? ans_text.data : NULL,
+    };
+    struct err e;
+    if (audit_append(s->audit, &r, &e))
+        log_error("%s", e.msg);
+    buf_free(&req_text);
+    buf_free(&ans_text);
+}
+
 static void record(struct exchange *x, int status, const char *error)
 {
     struct server *s = x->srv;
@@ -208,6 +264,8 @@ static void record(struct exchange *x, int status, const char *error)
         if (ledger_append(s->ledger, &row, &e))
             log_error("ledger: %s", e.msg);
     }
+    if (s->audit)
+        record_audit(x, status, error);
     struct metrics_request m = {
         .route = x->dec.route,
         .tier = x->tier ? x->tier->name : NULL,
@@ -237,6 +295,7 @@ static void exchange_free(struct exchange *x)
     openai_resp_free(&x->resp);
     request_free(x->req);
     mask_free(x->mask);
+    buf_free(&x->answer);
     free(x);
 }
 
@@ -318,11 +377,15 @@ static void on_event(struct call *c, const struct event *ev)
                 d = NULL;
             }
             restored.delta = d;
+            if (x->srv->audit)
+                buf_append(&x->answer, restored.text, restored.len);
             if (restored.len || restored.delta)
                 openai_resp_event(&x->resp, &restored, &out);
             json_decref(d);
             buf_free(&text);
         } else {
+            if (x->srv->audit && ev->text)
+                buf_append(&x->answer, ev->text, ev->len);
             openai_resp_event(&x->resp, ev, &out);
         }
         if (out.len)
@@ -343,6 +406,8 @@ static void on_event(struct call *c, const struct event *ev)
             mask_restore_flush(x->mask, &text);
             if (text.len) {
                 struct event rest = {.type = EV_DELTA, .text = text.data, .len = text.len};
+                if (x->srv->audit)
+                    buf_append(&x->answer, text.data, text.len);
                 openai_resp_event(&x->resp, &rest, &out);
             }
             buf_free(&text);
@@ -573,6 +638,7 @@ static void mask_before_leaving(struct exchange *x)
 {
     size_t n = policy_mask_request(x->srv->privacy, x->mask, x->req);
     x->masked = true;
+    x->n_masked = n;
     char kinds[160], note[200];
     policy_kinds_str(x->srv->privacy, x->findings.kinds, kinds, sizeof kinds);
     snprintf(note, sizeof note, "; policy mask: %zu %s masked for %s", n, kinds, x->tier->name);
@@ -665,6 +731,11 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
     if (openai_parse(d, hr->body, hr->body_len, &x->req, &ae)) {
         fail_exchange(x, &ae, NULL); /* recorded too: every request is in the ledger */
         return;
+    }
+    if (s->audit) {
+        char *t = request_text(x->req);
+        audit_sha256_hex(t, strlen(t), x->request_sha256);
+        free(t);
     }
     struct err e;
     if (router_decide(s->router, x->req, &x->dec, &e)) {
@@ -798,6 +869,13 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
         goto fail;
     s->limits = limits_new(spent_from_ledger, s);
+    if (cfg->server.audit && audit_open(cfg->server.audit, &s->audit, e))
+        goto fail;
+    if (cfg->server.audit_content) {
+        struct privacy_options all = {.builtin_mask = (UINT64_C(1) << PK_BUILTIN_COUNT) - 1};
+        if (privacy_new(&all, &s->audit_mask, e))
+            goto fail;
+    }
     bool any_policy = cfg->privacy.default_policy != PRIVACY_NONE;
     for (size_t i = 0; i < cfg->n_routes; i++)
         any_policy |= cfg->routes[i].privacy > PRIVACY_NONE;
@@ -850,6 +928,8 @@ void server_free(struct server *s)
     keystore_close(s->keys);
     limits_free(s->limits);
     privacy_free(s->privacy);
+    privacy_free(s->audit_mask);
+    audit_close(s->audit);
     router_free(s->router);
     metrics_free(s->metrics);
     loop_free(s->loop);

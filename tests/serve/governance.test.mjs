@@ -18,6 +18,7 @@ const fake = await startFakeUpstream();
 const dir = tmpDir();
 const store = join(dir, 'keys.db');
 const ledger = join(dir, 'ledger.db');
+const audit = join(dir, 'audit.db');
 
 const keys = (...args) => execFileSync(BATON, ['keys', '--store', store, ...args],
                                        { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
@@ -27,6 +28,8 @@ const yaml = `
 server:
   ledger: ${ledger}
   keys: ${store}
+  audit: ${audit}
+  audit_content: true
 tiers:
   - { name: local, kind: local, model: ${FIXTURES}/models/stories260K.gguf, threads: 1, context: 256 }
   - name: cheap
@@ -223,5 +226,36 @@ await test('privacy: mask sends placeholders upstream and restores them, streami
   assert(chunks > 5, `streamed in ${chunks} chunks`);
 });
 
-await stop(b);
+await test('audit: every request is a chained record, content masked, verify and export', async () => {
+  await stop(b); // flushes the trail
+  const out = execFileSync(BATON, ['audit', '--audit', audit, 'verify']).toString();
+  assert(/chain intact; head: record \d+, hash [0-9a-f]{64}/.test(out), out);
+  const lines = execFileSync(BATON, ['audit', '--audit', audit, 'export', '--since', '2000-01-01'],
+                             { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n');
+  const recs = lines.map((l) => JSON.parse(l));
+  assert(recs.length > 200, `${recs.length} records`);
+  recs.forEach((r, i) => eq(r.seq, i + 1));
+  for (let i = 1; i < recs.length; i++) eq(recs[i].prev_hash, recs[i - 1].hash);
+  const m = recs.find((r) => r.policy === 'mask');
+  assert(m, 'a masked request is in the trail');
+  eq(m.caller, 'team-a');
+  eq(m.kinds, 'email, phone, employee_id');
+  eq(m.masked, 4);
+  assert(!JSON.stringify(recs).includes('bob@example.com'), 'an e-mail is in the trail');
+  assert(m.request_text.includes('[EMAIL_1]') && m.response_text.includes('[EMAIL_1]'), m.request_text);
+  assert(/^[0-9a-f]{64}$/.test(m.request_sha256), 'request hash');
+  const blocked = recs.find((r) => r.policy === 'block');
+  eq(blocked.status, 403);
+  eq(blocked.kinds, 'card, employee_id');
+  assert(recs.some((r) => r.status === 401 && r.caller === '127.0.0.1'), 'a 401 is recorded');
+  for (const s of [secretA, secretScoped]) assert(!readFileSync(audit).includes(s.slice(16)), 'a secret in the trail');
+  // tampering is found, and where
+  sql(audit, "UPDATE audit SET record = replace(record, '\"status\":403', '\"status\":200') WHERE seq = " + blocked.seq);
+  let threw = null;
+  try { execFileSync(BATON, ['audit', '--audit', audit, 'verify'], { stdio: ['ignore', 'pipe', 'pipe'] }); }
+  catch (e) { threw = e; }
+  assert(threw && threw.status === 1, 'verify exits 1');
+  assert(threw.stdout.toString().includes(`audit: record ${blocked.seq}: edited`), threw.stdout.toString());
+});
+
 done();
