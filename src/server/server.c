@@ -276,6 +276,8 @@ static void record(struct exchange *x, int status, const char *error)
                       : status == 504       ? "timeout"
                       : status == 400       ? "bad_request"
                       : status == 429       ? "rate_limited"
+                      : status == 401       ? "unauthorized"
+                      : status == 403       ? "forbidden"
                                             : "upstream",
         .tokens_in = x->prompt_tokens,
         .tokens_out = x->completion_tokens,
