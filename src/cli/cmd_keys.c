@@ -13,6 +13,7 @@
 #include "gateway/config.h"
 #include "gateway/keys.h"
 #include "gateway/ledger.h"
+#include "gateway/shared.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -250,6 +251,11 @@ int cmd_keys(int argc, char **argv)
         } else if (!strcmp(cmd, "revoke")) {
             if (keys_revoke(ks, name, &e)) {
                 cli_fail("keys revoke: %s", e.msg);
+                goto out;
+            }
+            if (cfg && cfg->redis && shared_revoke(cfg->redis, name, &e)) {
+                cli_fail("keys revoke: revoked in %s, but not for other instances: %s", store,
+                         e.msg);
                 goto out;
             }
             fprintf(stderr, "baton: key '%s' revoked\n", name);

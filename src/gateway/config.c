@@ -837,6 +837,61 @@ static int parse_privacy(struct ctx *c, const yaml_node_t *root, struct privacy_
     return 0;
 }
 
+/* redis: { url, prefix, on_unavailable, reservation_ttl_ms, timeout_ms } */
+static int parse_redis(struct ctx *c, const yaml_node_t *root, struct config *cfg)
+{
+    static const char *const keys[] = {"url", "prefix", "on_unavailable", "reservation_ttl_ms",
+                                       "timeout_ms", NULL};
+    yaml_node_t *n;
+    char path[64];
+    if (get_map(c, root, "redis", "", keys, path, sizeof path, &n))
+        return -1;
+    if (!n)
+        return 0;
+    struct redis_config *r = cfg->redis = xcalloc(1, sizeof *r);
+    r->port = 6379;
+    r->prefix = xstrdup("baton:");
+    r->reservation_ttl_ms = 300000;
+    r->timeout_ms = 200;
+    char *url = NULL, *mode = NULL;
+    if (get_str(c, n, "url", path, true, false, &url) ||
+        get_str(c, n, "prefix", path, false, false, &r->prefix) ||
+        get_str(c, n, "on_unavailable", path, false, false, &mode) ||
+        get_int(c, n, "reservation_ttl_ms", path, 1000, INT64_C(86400000), NULL,
+                &r->reservation_ttl_ms) ||
+        get_int(c, n, "timeout_ms", path, 1, 60000, NULL, &r->timeout_ms)) {
+        free(url);
+        free(mode);
+        return -1;
+    }
+    int rc = 0;
+    const char *hp = url && !strncmp(url, "redis://", 8) ? url + 8 : NULL;
+    const char *colon = hp ? strrchr(hp, ':') : NULL;
+    if (!hp || !*hp || *hp == ':') {
+        rc = fail(c, map_find(c, n, "url"), "redis.url", "'%.64s' is not redis://HOST[:PORT]",
+                  url);
+    } else {
+        r->host = colon ? xstrndup(hp, (size_t)(colon - hp)) : xstrdup(hp);
+        if (colon) {
+            char *end;
+            long p = strtol(colon + 1, &end, 10);
+            if (*end || p < 1 || p > 65535)
+                rc = fail(c, map_find(c, n, "url"), "redis.url", "bad port in '%.64s'", url);
+            r->port = (int32_t)p;
+        }
+    }
+    if (!rc && mode) {
+        if (!strcmp(mode, "open"))
+            r->fail_open = true;
+        else if (strcmp(mode, "closed"))
+            rc = fail(c, map_find(c, n, "on_unavailable"), "redis.on_unavailable",
+                      "expected open or closed");
+    }
+    free(url);
+    free(mode);
+    return rc;
+}
+
 static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, size_t index,
                        struct route_config *rt)
 {
@@ -928,11 +983,12 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
 
 static int parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
-    static const char *const keys[] = {"server", "tiers", "routes", "privacy", NULL};
+    static const char *const keys[] = {"server", "tiers", "routes", "privacy", "redis", NULL};
     bool failed = false;
     if (want(c, root, YAML_MAPPING_NODE, "(top level)") || check_keys(c, root, "(top level)", keys))
         return -1;
-    if (parse_server(c, root, &cfg->server) || parse_privacy(c, root, &cfg->privacy))
+    if (parse_server(c, root, &cfg->server) || parse_privacy(c, root, &cfg->privacy) ||
+        parse_redis(c, root, cfg))
         return -1;
 
     yaml_node_t *tiers = map_get(c, root, "tiers", "", &failed);
@@ -1123,6 +1179,11 @@ void config_free(struct config *c)
         free_strs(c->privacy.terms[i].terms, c->privacy.terms[i].n_terms);
     }
     free(c->privacy.terms);
+    if (c->redis) {
+        free(c->redis->host);
+        free(c->redis->prefix);
+        free(c->redis);
+    }
     free(c->server.host);
     free(c->server.ledger);
     free(c->server.keys);

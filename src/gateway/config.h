@@ -134,9 +134,20 @@ struct privacy_config {
     size_t n_terms;
 };
 
+/* Limits, budget reservations and revocations shared by several instances (docs/governance.md). */
+struct redis_config {
+    char *host;                  /* from url: redis://HOST:PORT */
+    int32_t port;                /* default 6379 */
+    char *prefix;                /* of every Redis key; default "baton:" */
+    bool fail_open;              /* on_unavailable: open (own limits) | closed (refuse, default) */
+    int64_t reservation_ttl_ms;  /* a reservation not settled by then expires; default 300000 */
+    int64_t timeout_ms;          /* connect and command timeout; default 200 */
+};
+
 struct config {
     char *path;            /* the file it came from (NULL when built in code) */
     struct privacy_config privacy;
+    struct redis_config *redis; /* NULL: no Redis, limits are this instance's own */
     struct server_config server;
     struct tier_config *tiers;
     size_t n_tiers;

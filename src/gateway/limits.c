@@ -8,6 +8,8 @@
 
 #include "base/alloc.h"
 #include "gateway/ledger.h"
+#include "gateway/shared.h"
+#include "base/log.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,6 +33,9 @@ struct key_state {
 struct limits {
     limits_spent_fn spent;
     void *arg;
+    struct shared *shared;
+    bool fail_open;
+    bool warned;                 /* the fail-open fallback was logged */
     struct key_state *v;
     size_t n, cap;
 };
@@ -41,6 +46,12 @@ struct limits *limits_new(limits_spent_fn spent, void *arg)
     l->spent = spent;
     l->arg = arg;
     return l;
+}
+
+void limits_set_shared(struct limits *l, struct shared *s, bool fail_open)
+{
+    l->shared = s;
+    l->fail_open = fail_open;
 }
 
 void limits_free(struct limits *l)
@@ -119,10 +130,39 @@ static void fmt_time(int64_t ms, char *out, size_t n)
     strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static enum limit_verdict admit_local(struct limits *l, const struct key_info *k, int64_t now_ms,
+                                      int64_t max_cost, struct limit_ticket *t,
+                                      struct limit_refusal *r, struct err *e);
+
 enum limit_verdict limits_admit(struct limits *l, const struct key_info *k, int64_t now_ms,
-                                int64_t max_cost, struct limit_refusal *r, struct err *e)
+                                int64_t max_cost, struct limit_ticket *t, struct limit_refusal *r,
+                                struct err *e)
 {
     memset(r, 0, sizeof *r);
+    memset(t, 0, sizeof *t);
+    if (!l->shared)
+        return admit_local(l, k, now_ms, max_cost, t, r, e);
+    int64_t seed = 0;
+    if (k->budget_microusd >= 0) {
+        struct key_state *s = state_for(l, k->id);
+        if (roll_period(l, s, k, now_ms, e))
+            return LIMIT_ERROR;
+        seed = s->spent;
+    }
+    enum limit_verdict v = shared_admit(l->shared, k, now_ms, max_cost, seed, t, r, e);
+    if (v != LIMIT_ERROR || !l->fail_open)
+        return v;
+    if (!l->warned)
+        log_error("%s; shared limits unavailable, using this instance's own (on_unavailable: "
+                  "open)", e->msg);
+    l->warned = true;
+    return admit_local(l, k, now_ms, max_cost, t, r, e);
+}
+
+static enum limit_verdict admit_local(struct limits *l, const struct key_info *k, int64_t now_ms,
+                                      int64_t max_cost, struct limit_ticket *t,
+                                      struct limit_refusal *r, struct err *e)
+{
     struct key_state *s = state_for(l, k->id);
     if (k->rpm > 0) {
         refill(&s->rpm_level, &s->rpm_ms, &s->rpm_init, k->rpm, now_ms);
@@ -172,15 +212,23 @@ enum limit_verdict limits_admit(struct limits *l, const struct key_info *k, int6
             return LIMIT_BUDGET;
         }
         s->reserved += max_cost;
+        t->reserved_microusd = max_cost;
     }
     if (k->rpm > 0)
         s->rpm_level -= UNITS_PER_ITEM;
     return LIMIT_OK;
 }
 
-void limits_settle(struct limits *l, const struct key_info *k, int64_t now_ms, int64_t reserved,
-                   int64_t cost, int64_t tokens)
+void limits_settle(struct limits *l, const struct key_info *k, int64_t now_ms,
+                   const struct limit_ticket *t, int64_t cost, int64_t tokens)
 {
+    if (t->shared) {
+        struct err e;
+        if (shared_settle(l->shared, k, now_ms, t, cost, tokens, &e))
+            log_error("%s; the reservation expires on its own", e.msg);
+        return;
+    }
+    int64_t reserved = t->reserved_microusd;
     struct key_state *s = state_for(l, k->id);
     if (k->budget_microusd >= 0) {
         s->reserved -= reserved;

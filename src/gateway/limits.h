@@ -26,7 +26,15 @@
 
 #include <stdint.h>
 
-enum limit_verdict { LIMIT_OK, LIMIT_BUDGET, LIMIT_RPM, LIMIT_TPM, LIMIT_ERROR };
+enum limit_verdict { LIMIT_OK, LIMIT_BUDGET, LIMIT_RPM, LIMIT_TPM, LIMIT_ERROR, LIMIT_REVOKED };
+
+/* What an admitted request holds until it is settled. */
+struct limit_ticket {
+    int64_t reserved_microusd; /* the maximum reserved from the budget (0: no budget) */
+    bool shared;               /* admitted through Redis (shared.h) */
+    char id[48];               /* the reservation's id in Redis */
+    int64_t period_start_ms;   /* the budget period the reservation belongs to */
+};
 
 /* Reads what a key spent since since_ms (settled cost), e.g. from the ledger. */
 typedef int (*limits_spent_fn)(void *arg, const char *key_name, int64_t since_ms,
@@ -37,6 +45,10 @@ struct limits;
 /* spent (may be NULL: every key starts at 0) is called once per key and period. */
 struct limits *limits_new(limits_spent_fn spent, void *arg);
 void limits_free(struct limits *l);
+/* Shares the limits through Redis (borrowed; NULL: this instance's own). fail_open: when Redis
+ * cannot be reached, use this instance's own limits instead of refusing. */
+struct shared;
+void limits_set_shared(struct limits *l, struct shared *s, bool fail_open);
 
 struct limit_refusal {
     int64_t retry_after_s;     /* for the Retry-After header */
@@ -46,13 +58,16 @@ struct limit_refusal {
 };
 
 /* Admits a request for key k at now_ms that may cost up to max_cost_microusd: LIMIT_OK (the
- * amount is reserved and a request counted) or the limit that refuses it, explained in r. */
+ * amount is reserved, a request counted, *t filled) or the limit that refuses it, explained in
+ * r; LIMIT_REVOKED when shared limits say the key was revoked; LIMIT_ERROR (e) when the spend or
+ * Redis cannot be read. */
 enum limit_verdict limits_admit(struct limits *l, const struct key_info *k, int64_t now_ms,
-                                int64_t max_cost_microusd, struct limit_refusal *r, struct err *e);
+                                int64_t max_cost_microusd, struct limit_ticket *t,
+                                struct limit_refusal *r, struct err *e);
 /* Ends an admitted request: releases its reservation, adds its actual cost to the spend and its
  * tokens to the tpm bucket. Call exactly once per LIMIT_OK. */
 void limits_settle(struct limits *l, const struct key_info *k, int64_t now_ms,
-                   int64_t reserved_microusd, int64_t cost_microusd, int64_t tokens);
+                   const struct limit_ticket *t, int64_t cost_microusd, int64_t tokens);
 /* The key's numbers now (for tests and health): spent this period, reserved. 0 if unseen. */
 void limits_usage(const struct limits *l, int64_t key_id, int64_t *spent, int64_t *reserved);
 

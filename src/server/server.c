@@ -32,6 +32,7 @@
 #include "gateway/policy.h"
 #include "gateway/privacy.h"
 #include "gateway/route.h"
+#include "gateway/shared.h"
 #include "net/http_server.h"
 #include "net/loop.h"
 
@@ -52,6 +53,7 @@ struct server {
     struct limits *limits;     /* budgets and rate limits of keys (with keys) */
     struct privacy *privacy;   /* NULL: no route has a privacy policy */
     struct audit *audit;       /* NULL: no audit trail */
+    struct shared *shared;     /* NULL: limits are this instance's own (no redis: section) */
     struct privacy *audit_mask; /* masks content stored in the trail (audit_content) */
 };
 
@@ -78,7 +80,7 @@ struct exchange {
     bool has_key;              /* keys on and the caller's key valid */
     struct key_info key;
     bool admitted;             /* limits_admit said yes: settle once, in record() */
-    int64_t reserved_microusd; /* the most this request may cost, reserved from the budget */
+    struct limit_ticket ticket; /* what admission reserved */
     struct policy_findings findings; /* what the privacy detector found */
     enum privacy_policy policy;      /* the policy that acted (NONE: none did) */
     struct mask *mask;         /* policy mask: placeholders <-> values */
@@ -238,7 +240,7 @@ static void record(struct exchange *x, int status, const char *error)
     struct server *s = x->srv;
     uint64_t now = loop_now_ms(s->loop);
     if (x->admitted) {
-        limits_settle(s->limits, &x->key, wall_now_ms(), x->reserved_microusd, x->cost_microusd,
+        limits_settle(s->limits, &x->key, wall_now_ms(), &x->ticket, x->cost_microusd,
                       x->prompt_tokens + x->completion_tokens);
         x->admitted = false;
     }
@@ -673,18 +675,25 @@ static int admit(struct exchange *x, struct api_error *ae)
     struct limit_refusal r;
     struct err e;
     int64_t max_cost = max_cost_microusd(x);
-    enum limit_verdict v = limits_admit(x->srv->limits, &x->key, wall_now_ms(), max_cost, &r, &e);
+    enum limit_verdict v = limits_admit(x->srv->limits, &x->key, wall_now_ms(), max_cost,
+                                        &x->ticket, &r, &e);
     if (v == LIMIT_OK) {
         x->admitted = true;
-        x->reserved_microusd = x->key.budget_microusd >= 0 ? max_cost : 0;
         return 0;
     }
     char ra[32];
     if (v == LIMIT_ERROR) {
         log_error("limits: %s", e.msg);
         api_error_set(ae, 503, "server_error", NULL, NULL,
-                      "The key's spend cannot be read from the ledger; refused until it can.");
+                      "The key's limits cannot be checked (%s); refused until they can.",
+                      strstr(e.msg, "redis") ? "shared limits unavailable" : "ledger unreadable");
         fail_exchange(x, ae, "5");
+        return -1;
+    }
+    if (v == LIMIT_REVOKED) {
+        api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
+                      "The API key has been revoked.");
+        fail_exchange(x, ae, NULL);
         return -1;
     }
     snprintf(ra, sizeof ra, "%" PRId64, r.retry_after_s > 0 ? r.retry_after_s : 1);
@@ -790,6 +799,12 @@ static void handle_health(struct server *s, struct http_conn *c)
         json_object_set_new(tiers, s->cfg->tiers[i].name, json_string(ok ? "ok" : "unavailable"));
     }
     json_t *root = json_pack("{s:s, s:o}", "status", all ? "ok" : "degraded", "tiers", tiers);
+    if (s->shared) { /* shared limits: a Redis that is down degrades (or closes) the service */
+        bool up = shared_available(s->shared);
+        json_object_set_new(root, "redis", json_string(up ? "ok" : "unavailable"));
+        if (!up)
+            json_object_set_new(root, "status", json_string("degraded"));
+    }
     char *j = json_dumps(root, JSON_COMPACT);
     respond_json(c, 200, j);
     free(j);
@@ -871,6 +886,10 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
         goto fail;
     s->limits = limits_new(spent_from_ledger, s);
+    if (cfg->redis) {
+        s->shared = shared_new(cfg->redis);
+        limits_set_shared(s->limits, s->shared, cfg->redis->fail_open);
+    }
     if (cfg->server.audit && audit_open(cfg->server.audit, &s->audit, e))
         goto fail;
     if (cfg->server.audit_content) {
@@ -929,6 +948,7 @@ void server_free(struct server *s)
     ledger_close(s->ledger);
     keystore_close(s->keys);
     limits_free(s->limits);
+    shared_free(s->shared);
     privacy_free(s->privacy);
     privacy_free(s->audit_mask);
     audit_close(s->audit);
