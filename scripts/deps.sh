@@ -12,6 +12,8 @@ PACKAGES=(
   libsqlite3-dev                         # the cost ledger
   sqlite3                                # tests/cli/test_cost.sh writes ledgers with the CLI
   libpcre2-dev                           # regex rules and policies
+  libssl-dev                             # SHA-256 (libcrypto): API key hashes, the audit chain
+  libhiredis-dev redis-server            # limits shared across instances; the tests start redis
   wrk                                    # load generator for bench/
   python3                                # unicode table generator, golden-file scripts
   git ca-certificates curl               # fetching npm packages, the reference bundle

@@ -18,6 +18,9 @@ int cmd_route(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_privacy(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 struct model;
 /* Number of online CPUs (1..64), the default for -t. */
@@ -32,6 +35,9 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out);
 int cli_parse_float(const char *opt, const char *s, double *out);
 
+/* ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:00, ...Z, ...+02:00; no zone means UTC)
+ * to ms since the epoch; -1 if malformed (nothing printed). For --since. */
+int cli_parse_iso8601(const char *text, int64_t *ms);
 struct buf;
 /* Appends the whole file at path to b; files above max_bytes are refused. Returns 0, or 1 with
  * "baton: <cmd>: ..." printed. */

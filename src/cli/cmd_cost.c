@@ -1,6 +1,6 @@
 /* baton cost: what the requests in the ledger cost and what routing saved; or a budget estimate.
  *
- *   baton cost [--config FILE] [--ledger PATH] [--since ISO8601] [--by tier|route]
+ *   baton cost [--config FILE] [--ledger PATH] [--since ISO8601] [--by tier|route|key]
  *   baton cost --estimate --users N --requests-per-day N --input-tokens N --output-tokens N
  *              --price-in USD --price-out USD [--days N]
  *
@@ -30,7 +30,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: baton cost [--config FILE] [--ledger PATH] [--since ISO8601] [--by tier|route]\n"
+            "usage: baton cost [--config FILE] [--ledger PATH] [--since ISO8601] [--by tier|route|key]\n"
             "       baton cost --estimate --users N --requests-per-day N --input-tokens N\n"
             "                  --output-tokens N --price-in USD --price-out USD [--days N]\n"
             "\n"
@@ -41,7 +41,8 @@ static void usage(FILE *f)
             "                  ./baton-ledger.db)\n"
             "  --since TIME    only requests from TIME on (2024-05-01, 2024-05-01T12:00:00Z ...;\n"
             "                  no zone means UTC)\n"
-            "  --by tier|route print only that breakdown\n"
+            "  --by tier|route|key  print only that breakdown (key: per caller, the key name\n"
+            "                  or the client address)\n"
             "\n"
             "--estimate prints what users x requests/day x days requests of the given size cost\n"
             "at the given prices (USD per 1M tokens), with the arithmetic. --days defaults to 30.\n");
@@ -108,7 +109,7 @@ static int digits(const char **s, int n, int *out)
 
 /* ISO 8601: YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|(+|-)HH[:]MM] -> ms since the epoch (UTC when
  * no zone is given). */
-static int parse_iso8601(const char *text, int64_t *ms)
+int cli_parse_iso8601(const char *text, int64_t *ms)
 {
     const char *s = text;
     int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, zone_min = 0;
@@ -226,7 +227,7 @@ static int report(const char *config_path, const char *ledger, const char *since
     if (!ledger)
         ledger = c ? c->server.ledger : "baton-ledger.db";
     struct ledger_query q = {INT64_MIN, INT64_MAX, -1, -1};
-    if (since && parse_iso8601(since, &q.since_ms)) {
+    if (since && cli_parse_iso8601(since, &q.since_ms)) {
         config_free(c);
         return cli_fail("cost: --since: '%s' is not an ISO 8601 date or date-time "
                         "(2024-05-01, 2024-05-01T12:00:00Z)", since);
@@ -257,6 +258,8 @@ static int report(const char *config_path, const char *ledger, const char *since
         printf("\n");
     if (!by || !strcmp(by, "route"))
         print_table("by route", r.routes, r.n_routes, &r.all, true);
+    if (by && !strcmp(by, "key"))
+        print_table("by key", r.callers, r.n_callers, &r.all, false);
     print_saving(&r, ref);
     cost_report_free(&r);
     config_free(c);
@@ -293,8 +296,8 @@ int cmd_cost(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--by")) {
             by = argv[++i];
-            if (strcmp(by, "tier") && strcmp(by, "route"))
-                return cli_fail("cost: --by: '%s' is neither tier nor route", by);
+            if (strcmp(by, "tier") && strcmp(by, "route") && strcmp(by, "key"))
+                return cli_fail("cost: --by: '%s' is not tier, route or key", by);
             continue;
         } else if (!strcmp(a, "--users")) {
             num = &x.users;

@@ -28,6 +28,9 @@ static const struct command g_commands[] = {
     {"route", cmd_route, "show which tier a request would go to, and why (--explain)"},
     {"cost", cmd_cost, "report costs and savings from the ledger, or --estimate a budget"},
     {"template", cmd_template, "render a chat request with a model's chat template"},
+    {"keys", cmd_keys, "create, list, show, revoke and rotate virtual API keys"},
+    {"audit", cmd_audit, "verify the audit trail's hash chain, or export it as JSON lines"},
+    {"privacy", cmd_privacy, "scan text for sensitive data, or measure the detector (eval)"},
 };
 
 int cli_fail(const char *fmt, ...)

@@ -19,6 +19,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "gateway/privacy.h"
 #include "gateway/route.h"
 
 #include <errno.h>
@@ -367,7 +368,7 @@ static int get_map(struct ctx *c, const yaml_node_t *parent, const char *key, co
 static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_config *s)
 {
     static const char *const keys[] = {"host", "port", "max_connections", "max_body_bytes",
-                                       "ledger", NULL};
+                                       "ledger", "keys", "audit", "audit_content", NULL};
     yaml_node_t *n;
     char path[64];
     if (get_map(c, root, "server", "", keys, path, sizeof path, &n))
@@ -375,7 +376,35 @@ static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_co
     if (!n)
         return 0;
     int64_t body = s->max_body_bytes;
-    char *ledger = NULL;
+    char *ledger = NULL, *keystore = NULL;
+    if (get_str(c, n, "keys", path, false, false, &keystore))
+        return -1;
+    if (keystore) {
+        free(s->keys);
+        s->keys = resolve_path(c->base_dir, keystore);
+        free(keystore);
+    }
+    char *audit = NULL;
+    if (get_str(c, n, "audit", path, false, false, &audit))
+        return -1;
+    if (audit) {
+        free(s->audit);
+        s->audit = resolve_path(c->base_dir, audit);
+        free(audit);
+    }
+    bool failed = false;
+    yaml_node_t *ac = map_get(c, n, "audit_content", path, &failed);
+    if (failed)
+        return -1;
+    if (ac) {
+        const char *v = ac->type == YAML_SCALAR_NODE && ac->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                            ? scalar(ac) : "";
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            return fail(c, ac, "server.audit_content", "expected true or false");
+        s->audit_content = !strcmp(v, "true");
+        if (s->audit_content && !s->audit)
+            return fail(c, ac, "server.audit_content", "needs server.audit (the trail's path)");
+    }
     if (get_str(c, n, "host", path, false, false, &s->host) ||
         get_i32(c, n, "port", path, 1, 65535, &s->port) ||
         get_i32(c, n, "max_connections", path, 1, 1000000, &s->max_connections) ||
@@ -685,10 +714,191 @@ static int parse_rule(struct ctx *c, const struct config *cfg, const yaml_node_t
     return check_tier_ref(c, cfg, map_find(c, n, "tier"), p, r->tier);
 }
 
+static int parse_policy(const char *s)
+{
+    return !strcmp(s, "none") ? PRIVACY_NONE : !strcmp(s, "local-only") ? PRIVACY_LOCAL_ONLY
+         : !strcmp(s, "mask") ? PRIVACY_MASK : !strcmp(s, "block") ? PRIVACY_BLOCK : -1;
+}
+
+static int check_kind_name(struct ctx *c, const yaml_node_t *at, const char *path,
+                           const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= 32;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+             name[i] == '_';
+    if (!ok)
+        return fail(c, at, path, "kind name '%.64s' must be 1..32 of a-z 0-9 _", name);
+    if (privacy_builtin_kind(name) >= 0)
+        return fail(c, at, path, "'%s' is a built-in kind; name custom kinds differently", name);
+    return 0;
+}
+
+/* privacy: { default, kinds, patterns: [{name, regex}], terms: [{name, terms}] } */
+static int parse_privacy(struct ctx *c, const yaml_node_t *root, struct privacy_config *pc)
+{
+    static const char *const keys[] = {"default", "kinds", "patterns", "terms", NULL};
+    yaml_node_t *n;
+    char path[64], p[256];
+    bool failed = false;
+    pc->kinds = (UINT64_C(1) << PK_BUILTIN_COUNT) - 1;
+    if (get_map(c, root, "privacy", "", keys, path, sizeof path, &n))
+        return -1;
+    if (!n)
+        return 0;
+    char *def = NULL;
+    if (get_str(c, n, "default", path, false, false, &def))
+        return -1;
+    if (def) {
+        int v = parse_policy(def);
+        free(def);
+        if (v < 0)
+            return fail(c, map_find(c, n, "default"), "privacy.default",
+                        "unknown policy (expected none, local-only, mask or block)");
+        pc->default_policy = v;
+    }
+    char **kinds = NULL;
+    size_t n_kinds = 0;
+    const yaml_node_t **items = NULL;
+    int rc = get_str_list(c, n, "kinds", path, &kinds, &n_kinds, &items);
+    if (rc == 0 && kinds) {
+        pc->kinds = 0;
+        for (size_t i = 0; i < n_kinds && rc == 0; i++) {
+            int k = privacy_builtin_kind(kinds[i]);
+            pathf(p, sizeof p, "privacy.kinds[%zu]", i);
+            if (k < 0)
+                rc = fail(c, items[i], p, "unknown kind '%.64s' (expected email, phone, card, "
+                                          "iban, ssn, ipv4, ipv6, secret)", kinds[i]);
+            else
+                pc->kinds |= UINT64_C(1) << k;
+        }
+    }
+    for (size_t i = 0; i < n_kinds; i++)
+        free(kinds[i]);
+    free(kinds);
+    free(items);
+    if (rc)
+        return -1;
+    yaml_node_t *pats = map_get(c, n, "patterns", path, &failed);
+    if (failed || (pats && want(c, pats, YAML_SEQUENCE_NODE, "privacy.patterns")))
+        return -1;
+    if (pats) {
+        size_t count = (size_t)(pats->data.sequence.items.top - pats->data.sequence.items.start);
+        pc->patterns = xcalloc(count ? count : 1, sizeof *pc->patterns);
+        for (size_t i = 0; i < count; i++) {
+            static const char *const pk[] = {"name", "regex", NULL};
+            pathf(p, sizeof p, "privacy.patterns[%zu]", i);
+            yaml_node_t *it = node_at(c, pats->data.sequence.items.start[i], pats, p);
+            if (!it || want(c, it, YAML_MAPPING_NODE, p) || check_keys(c, it, p, pk))
+                return -1;
+            struct privacy_pattern_config *pp = &pc->patterns[pc->n_patterns++];
+            if (get_str(c, it, "name", p, true, false, &pp->name) ||
+                check_kind_name(c, map_find(c, it, "name"), p, pp->name) ||
+                get_str(c, it, "regex", p, true, false, &pp->regex))
+                return -1;
+            struct err re;
+            if (privacy_regex_check(pp->regex, &re)) {
+                char rp[280];
+                pathf(rp, sizeof rp, "%s.regex", p);
+                return fail(c, map_find(c, it, "regex"), rp, "%s", re.msg);
+            }
+        }
+    }
+    yaml_node_t *terms = map_get(c, n, "terms", path, &failed);
+    if (failed || (terms && want(c, terms, YAML_SEQUENCE_NODE, "privacy.terms")))
+        return -1;
+    if (terms) {
+        size_t count = (size_t)(terms->data.sequence.items.top - terms->data.sequence.items.start);
+        pc->terms = xcalloc(count ? count : 1, sizeof *pc->terms);
+        for (size_t i = 0; i < count; i++) {
+            static const char *const tk[] = {"name", "terms", NULL};
+            pathf(p, sizeof p, "privacy.terms[%zu]", i);
+            yaml_node_t *it = node_at(c, terms->data.sequence.items.start[i], terms, p);
+            if (!it || want(c, it, YAML_MAPPING_NODE, p) || check_keys(c, it, p, tk))
+                return -1;
+            struct privacy_terms_config *pt = &pc->terms[pc->n_terms++];
+            if (get_str(c, it, "name", p, true, false, &pt->name) ||
+                check_kind_name(c, map_find(c, it, "name"), p, pt->name) ||
+                get_str_list(c, it, "terms", p, &pt->terms, &pt->n_terms, NULL))
+                return -1;
+            if (!pt->n_terms)
+                return fail(c, it, p, "terms: missing (required): a list of words");
+        }
+    }
+    for (size_t i = 0; i < pc->n_patterns + pc->n_terms; i++) {
+        const char *a = i < pc->n_patterns ? pc->patterns[i].name
+                                           : pc->terms[i - pc->n_patterns].name;
+        for (size_t j = 0; j < i; j++) {
+            const char *b = j < pc->n_patterns ? pc->patterns[j].name
+                                               : pc->terms[j - pc->n_patterns].name;
+            if (!strcmp(a, b))
+                return fail(c, n, "privacy", "kind name '%s' is used twice", a);
+        }
+    }
+    return 0;
+}
+
+/* redis: { url, prefix, on_unavailable, reservation_ttl_ms, timeout_ms } */
+static int parse_redis(struct ctx *c, const yaml_node_t *root, struct config *cfg)
+{
+    static const char *const keys[] = {"url", "prefix", "on_unavailable", "reservation_ttl_ms",
+                                       "timeout_ms", NULL};
+    yaml_node_t *n;
+    char path[64];
+    if (get_map(c, root, "redis", "", keys, path, sizeof path, &n))
+        return -1;
+    if (!n)
+        return 0;
+    struct redis_config *r = cfg->redis = xcalloc(1, sizeof *r);
+    r->port = 6379;
+    r->prefix = xstrdup("baton:");
+    r->reservation_ttl_ms = 300000;
+    r->timeout_ms = 200;
+    char *url = NULL, *mode = NULL;
+    if (get_str(c, n, "url", path, true, false, &url) ||
+        get_str(c, n, "prefix", path, false, false, &r->prefix) ||
+        get_str(c, n, "on_unavailable", path, false, false, &mode) ||
+        get_int(c, n, "reservation_ttl_ms", path, 1000, INT64_C(86400000), NULL,
+                &r->reservation_ttl_ms) ||
+        get_int(c, n, "timeout_ms", path, 1, 60000, NULL, &r->timeout_ms)) {
+        free(url);
+        free(mode);
+        return -1;
+    }
+    int rc = 0;
+    const char *hp = url && !strncmp(url, "redis://", 8) ? url + 8 : NULL;
+    const char *colon = hp ? strrchr(hp, ':') : NULL;
+    if (!hp || !*hp || *hp == ':') {
+        rc = fail(c, map_find(c, n, "url"), "redis.url", "'%.64s' is not redis://HOST[:PORT]",
+                  url);
+    } else {
+        r->host = colon ? xstrndup(hp, (size_t)(colon - hp)) : xstrdup(hp);
+        if (colon) {
+            char *end;
+            long p = strtol(colon + 1, &end, 10);
+            if (*end || p < 1 || p > 65535)
+                rc = fail(c, map_find(c, n, "url"), "redis.url", "bad port in '%.64s'", url);
+            r->port = (int32_t)p;
+        }
+    }
+    if (!rc && mode) {
+        if (!strcmp(mode, "open"))
+            r->fail_open = true;
+        else if (strcmp(mode, "closed"))
+            rc = fail(c, map_find(c, n, "on_unavailable"), "redis.on_unavailable",
+                      "expected open or closed");
+    }
+    free(url);
+    free(mode);
+    return rc;
+}
+
 static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, size_t index,
                        struct route_config *rt)
 {
-    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback", NULL};
+    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback",
+                                       "privacy", NULL};
     char path[256], p[256];
     bool failed = false;
     pathf(path, sizeof path, "routes[%zu]", index);
@@ -704,6 +914,21 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
         if (!strcmp(cfg->routes[i].name, rt->name))
             return fail(c, name_node, p, "duplicate route name '%s'", rt->name);
     pathf(path, sizeof path, "routes.%s", rt->name);
+
+    rt->privacy = -1;
+    char *pol = NULL;
+    if (get_str(c, n, "privacy", path, false, false, &pol))
+        return -1;
+    if (pol) {
+        int v = parse_policy(pol);
+        free(pol);
+        if (v < 0) {
+            subpath(p, sizeof p, path, "privacy");
+            return fail(c, map_find(c, n, "privacy"), p,
+                        "unknown policy (expected none, local-only, mask or block)");
+        }
+        rt->privacy = v;
+    }
 
     rt->strategy = xstrdup("rules");
     if (get_str(c, n, "strategy", path, false, false, &rt->strategy))
@@ -760,11 +985,12 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
 
 static int parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
-    static const char *const keys[] = {"server", "tiers", "routes", NULL};
+    static const char *const keys[] = {"server", "tiers", "routes", "privacy", "redis", NULL};
     bool failed = false;
     if (want(c, root, YAML_MAPPING_NODE, "(top level)") || check_keys(c, root, "(top level)", keys))
         return -1;
-    if (parse_server(c, root, &cfg->server))
+    if (parse_server(c, root, &cfg->server) || parse_privacy(c, root, &cfg->privacy) ||
+        parse_redis(c, root, cfg))
         return -1;
 
     yaml_node_t *tiers = map_get(c, root, "tiers", "", &failed);
@@ -945,8 +1171,25 @@ void config_free(struct config *c)
         free_strs(r->fallback, r->n_fallback);
     }
     free(c->routes);
+    for (size_t i = 0; i < c->privacy.n_patterns; i++) {
+        free(c->privacy.patterns[i].name);
+        free(c->privacy.patterns[i].regex);
+    }
+    free(c->privacy.patterns);
+    for (size_t i = 0; i < c->privacy.n_terms; i++) {
+        free(c->privacy.terms[i].name);
+        free_strs(c->privacy.terms[i].terms, c->privacy.terms[i].n_terms);
+    }
+    free(c->privacy.terms);
+    if (c->redis) {
+        free(c->redis->host);
+        free(c->redis->prefix);
+        free(c->redis);
+    }
     free(c->server.host);
     free(c->server.ledger);
+    free(c->server.keys);
+    free(c->server.audit);
     free(c->path);
     free(c);
 }

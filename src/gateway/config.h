@@ -3,7 +3,8 @@
  * The file (docs/config.md has the reference and examples/baton.yaml a working example):
  *
  *   server:   { host: 127.0.0.1, port: 8080, max_connections: 1024, max_body_bytes: 1048576,
- *               ledger: baton-ledger.db }
+ *               ledger: baton-ledger.db, keys: baton-keys.db, audit: baton-audit.db,
+ *               audit_content: false }    # keys and audit: docs/governance.md, docs/audit.md
  *   tiers:
  *     - name: small
  *       kind: local                       # runs a GGUF with baton's engine
@@ -31,6 +32,11 @@
  *         - { name: hard, keywords: [prove, derive], tier: cloud }
  *       default: small
  *       fallback: [cloud]                 # tried in order when the chosen tier fails
+ *       privacy: mask                     # none | local-only | mask | block (docs/privacy.md)
+ *   privacy:                              # the detector's custom kinds and default policy
+ *     default: none
+ *     patterns: [{ name: employee_id, regex: "EMP-[0-9]{6}" }]
+ *     terms: [{ name: project, terms: [Bluebird] }]
  *
  * Money is integer micro-dollars: a price of $1.75 per 1M tokens is stored as 1750000
  * micro-USD per 1M tokens. Every config error names the file, line and key.
@@ -86,8 +92,12 @@ struct rule_config {
     char *tier;          /* where a match sends the request */
 };
 
+/* A route's privacy policy when the detector finds sensitive data (docs/privacy.md). */
+enum privacy_policy { PRIVACY_NONE, PRIVACY_LOCAL_ONLY, PRIVACY_MASK, PRIVACY_BLOCK };
+
 struct route_config {
     char *name;
+    int privacy;         /* enum privacy_policy; -1: the privacy section's default */
     char *strategy;      /* "rules" */
     struct rule_config *rules;
     size_t n_rules;
@@ -102,10 +112,44 @@ struct server_config {
     int32_t max_connections; /* default 1024 */
     int64_t max_body_bytes;  /* default 1 MiB */
     char *ledger;          /* SQLite path, default "baton-ledger.db" beside the config; "" = off */
+    char *keys;            /* key store (SQLite) path; NULL: keys off, no Authorization needed;
+                              set: every request needs a valid key (docs/governance.md) */
+    char *audit;           /* audit trail (SQLite) path; NULL: off (docs/audit.md) */
+    bool audit_content;    /* store masked request and answer text in the audit trail */
+};
+
+struct privacy_pattern_config {
+    char *name;          /* the kind's name: 1..32 of a-z 0-9 _ */
+    char *regex;
+};
+struct privacy_terms_config {
+    char *name;
+    char **terms;
+    size_t n_terms;
+};
+struct privacy_config {
+    enum privacy_policy default_policy; /* routes without their own, and tiers named directly */
+    uint64_t kinds;                     /* built-in kinds detected: bit per enum privacy_kind */
+    struct privacy_pattern_config *patterns;
+    size_t n_patterns;
+    struct privacy_terms_config *terms;
+    size_t n_terms;
+};
+
+/* Limits, budget reservations and revocations shared by several instances (docs/governance.md). */
+struct redis_config {
+    char *host;                  /* from url: redis://HOST:PORT */
+    int32_t port;                /* default 6379 */
+    char *prefix;                /* of every Redis key; default "baton:" */
+    bool fail_open;              /* on_unavailable: open (own limits) | closed (refuse, default) */
+    int64_t reservation_ttl_ms;  /* a reservation not settled by then expires; default 300000 */
+    int64_t timeout_ms;          /* connect and command timeout; default 200 */
 };
 
 struct config {
     char *path;            /* the file it came from (NULL when built in code) */
+    struct privacy_config privacy;
+    struct redis_config *redis; /* NULL: no Redis, limits are this instance's own */
     struct server_config server;
     struct tier_config *tiers;
     size_t n_tiers;

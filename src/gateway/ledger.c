@@ -523,7 +523,7 @@ int ledger_report(const char *path, const struct ledger_query *q, struct cost_re
         return -1;
     }
     if (sqlite3_prepare_v2(db, "SELECT tier, route, tokens_in, tokens_out, cost_microusd, status,"
-                               " error IS NOT NULL, ts_ms FROM requests"
+                               " error IS NOT NULL, ts_ms, caller FROM requests"
                                " WHERE ts_ms >= ?1 AND ts_ms < ?2",
                            -1, &st, NULL) != SQLITE_OK) {
         db_fail(e, path, db, "cannot query");
@@ -547,6 +547,9 @@ int ledger_report(const char *path, const struct ledger_query *q, struct cost_re
         add_to(total_for(&out->tiers, &out->n_tiers, tier ? tier : ""), tin, tout, cost, rcost,
                error);
         add_to(total_for(&out->routes, &out->n_routes, route), tin, tout, cost, rcost, error);
+        const char *caller = (const char *)sqlite3_column_text(st, 8);
+        add_to(total_for(&out->callers, &out->n_callers, caller ? caller : ""), tin, tout, cost,
+               rcost, error);
         if (out->all.requests == 1 || ts < out->first_ts_ms)
             out->first_ts_ms = ts;
         if (out->all.requests == 1 || ts > out->last_ts_ms)
@@ -564,7 +567,41 @@ int ledger_report(const char *path, const struct ledger_query *q, struct cost_re
         qsort(out->tiers, out->n_tiers, sizeof *out->tiers, by_name);
     if (out->n_routes)
         qsort(out->routes, out->n_routes, sizeof *out->routes, by_name);
+    if (out->n_callers)
+        qsort(out->callers, out->n_callers, sizeof *out->callers, by_name);
     return 0;
+}
+
+int ledger_spent(const char *path, const char *caller, int64_t since_ms, int64_t *microusd,
+                 struct err *e)
+{
+    *microusd = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : err_set(e, "ledger %s: %s", path, strerror(errno));
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        (sqlite3_busy_timeout(db, 2000),
+         sqlite3_prepare_v2(db, "SELECT coalesce(sum(cost_microusd), 0) FROM requests"
+                                " WHERE caller = ?1 AND ts_ms >= ?2", -1, &st, NULL)) !=
+            SQLITE_OK) {
+        db_fail(e, path, db, "cannot read what a key spent");
+    } else {
+        sqlite3_bind_text(st, 1, caller, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, since_ms);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *microusd = sqlite3_column_int64(st, 0);
+            rc = 0;
+        } else {
+            db_fail(e, path, db, "cannot read what a key spent");
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
 }
 
 void cost_report_free(struct cost_report *r)
@@ -573,6 +610,9 @@ void cost_report_free(struct cost_report *r)
         free(r->tiers[i].name);
     for (size_t i = 0; i < r->n_routes; i++)
         free(r->routes[i].name);
+    for (size_t i = 0; i < r->n_callers; i++)
+        free(r->callers[i].name);
+    free(r->callers);
     free(r->tiers);
     free(r->routes);
     memset(r, 0, sizeof *r);

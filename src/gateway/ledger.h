@@ -91,6 +91,8 @@ struct cost_report {
     size_t n_tiers;
     struct cost_total *routes; /* by route, sorted by name, the NULL route last */
     size_t n_routes;
+    struct cost_total *callers; /* by caller (key name or client address), sorted by name */
+    size_t n_callers;
     int64_t first_ts_ms, last_ts_ms; /* of the rows counted; 0 when none */
 };
 
@@ -99,5 +101,10 @@ struct cost_report {
 int ledger_report(const char *path, const struct ledger_query *q, struct cost_report *out,
                   struct err *e);
 void cost_report_free(struct cost_report *r);
+
+/* What caller spent in requests that arrived at or after since_ms (committed rows). A missing
+ * file is 0 spent. For budgets (limits.h). */
+int ledger_spent(const char *path, const char *caller, int64_t since_ms, int64_t *microusd,
+                 struct err *e);
 
 #endif

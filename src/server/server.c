@@ -24,9 +24,15 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "gateway/audit.h"
+#include "gateway/keys.h"
 #include "gateway/ledger.h"
+#include "gateway/limits.h"
 #include "gateway/metrics.h"
+#include "gateway/policy.h"
+#include "gateway/privacy.h"
 #include "gateway/route.h"
+#include "gateway/shared.h"
 #include "net/http_server.h"
 #include "net/loop.h"
 
@@ -43,6 +49,12 @@ struct server {
     struct ledger *ledger;
     struct metrics *metrics;
     struct backend **backends; /* parallel to cfg->tiers */
+    struct keystore *keys;     /* NULL: keys off */
+    struct limits *limits;     /* budgets and rate limits of keys (with keys) */
+    struct privacy *privacy;   /* NULL: no route has a privacy policy */
+    struct audit *audit;       /* NULL: no audit trail */
+    struct shared *shared;     /* NULL: limits are this instance's own (no redis: section) */
+    struct privacy *audit_mask; /* masks content stored in the trail (audit_content) */
 };
 
 struct exchange {
@@ -62,9 +74,20 @@ struct exchange {
     int64_t cost_microusd;
     uint64_t t_start_ms, t_first_ms;
     int64_t wall_ms;
-    char peer[64];
+    char peer[KEY_NAME_MAX + 1]; /* the caller: key name or client address */
     char last_error[ERR_MSG_MAX + 64];
     int last_status;
+    bool has_key;              /* keys on and the caller's key valid */
+    struct key_info key;
+    bool admitted;             /* limits_admit said yes: settle once, in record() */
+    struct limit_ticket ticket; /* what admission reserved */
+    struct policy_findings findings; /* what the privacy detector found */
+    enum privacy_policy policy;      /* the policy that acted (NONE: none did) */
+    struct mask *mask;         /* policy mask: placeholders <-> values */
+    bool masked;               /* the request's text has been masked (a remote tier was tried) */
+    size_t n_masked;           /* spans masked */
+    char request_sha256[65];   /* of the request's text as received ("" before parsing) */
+    struct buf answer;         /* with an audit trail: the answer's text, as the client got it */
 };
 
 static int64_t wall_now_ms(void)
@@ -162,10 +185,65 @@ static void fail_exchange(struct exchange *x, const struct api_error *e, const c
 /* ---------------------------------------------------------------------------------------------
  * Accounting */
 
+/* The audit record of a finished exchange: content-free (hashes) unless audit_content, and then
+ * masked with every built-in kind whatever the route's policy. */
+static void record_audit(struct exchange *x, int status, const char *error)
+{
+    struct server *s = x->srv;
+    char kinds[160] = "", resp_sha[65];
+    if (x->findings.kinds && s->privacy)
+        policy_kinds_str(s->privacy, x->findings.kinds, kinds, sizeof kinds);
+    audit_sha256_hex(x->answer.data ? x->answer.data : "", x->answer.len, resp_sha);
+    struct buf req_text, ans_text;
+    buf_init(&req_text);
+    buf_init(&ans_text);
+    if (s->audit_mask && x->req) {
+        struct mask *m = mask_new();
+        char *t = request_text(x->req);
+        mask_text(s->audit_mask, m, t, strlen(t), &req_text);
+        free(t);
+        mask_text(s->audit_mask, m, x->answer.data ? x->answer.data : "", x->answer.len,
+                  &ans_text);
+        buf_append(&req_text, "", 1);
+        buf_append(&ans_text, "", 1);
+        mask_free(m);
+    }
+    struct audit_record r = {
+        .ts_ms = x->wall_ms,
+        .request_id = x->req ? x->req->id : NULL,
+        .caller = x->peer,
+        .route = x->dec.route,
+        .tier = x->tier ? x->tier->name : "none",
+        .reason = x->dec.reason,
+        .policy = policy_name(x->policy),
+        .kinds = kinds,
+        .masked = (int64_t)x->n_masked,
+        .tokens_in = x->prompt_tokens,
+        .tokens_out = x->completion_tokens,
+        .cost_microusd = x->cost_microusd,
+        .status = status,
+        .error = error,
+        .request_sha256 = x->request_sha256[0] ? x->request_sha256 : NULL,
+        .response_sha256 = resp_sha,
+        .request_text = s->audit_mask && x->req ? req_text.data : NULL,
+        .response_text = s->audit_mask && x->req ? ans_text.data : NULL,
+    };
+    struct err e;
+    if (audit_append(s->audit, &r, &e))
+        log_error("%s", e.msg);
+    buf_free(&req_text);
+    buf_free(&ans_text);
+}
+
 static void record(struct exchange *x, int status, const char *error)
 {
     struct server *s = x->srv;
     uint64_t now = loop_now_ms(s->loop);
+    if (x->admitted) {
+        limits_settle(s->limits, &x->key, wall_now_ms(), &x->ticket, x->cost_microusd,
+                      x->prompt_tokens + x->completion_tokens);
+        x->admitted = false;
+    }
     int64_t latency = (int64_t)(now - x->t_start_ms);
     int64_t ttft = x->t_first_ms ? (int64_t)(x->t_first_ms - x->t_start_ms) : -1;
     if (s->ledger) {
@@ -188,6 +266,8 @@ static void record(struct exchange *x, int status, const char *error)
         if (ledger_append(s->ledger, &row, &e))
             log_error("ledger: %s", e.msg);
     }
+    if (s->audit)
+        record_audit(x, status, error);
     struct metrics_request m = {
         .route = x->dec.route,
         .tier = x->tier ? x->tier->name : NULL,
@@ -198,6 +278,8 @@ static void record(struct exchange *x, int status, const char *error)
                       : status == 504       ? "timeout"
                       : status == 400       ? "bad_request"
                       : status == 429       ? "rate_limited"
+                      : status == 401       ? "unauthorized"
+                      : status == 403       ? "forbidden"
                                             : "upstream",
         .tokens_in = x->prompt_tokens,
         .tokens_out = x->completion_tokens,
@@ -216,6 +298,8 @@ static void exchange_free(struct exchange *x)
     }
     openai_resp_free(&x->resp);
     request_free(x->req);
+    mask_free(x->mask);
+    buf_free(&x->answer);
     free(x);
 }
 
@@ -277,7 +361,37 @@ static void on_event(struct call *c, const struct event *ev)
             http_stream_begin(x->conn, 200, "text/event-stream", hdrs);
             x->stream_started = true;
         }
-        openai_resp_event(&x->resp, ev, &out);
+        if (x->masked && ev->text) { /* placeholders back to their values */
+            struct buf text;
+            buf_init(&text);
+            mask_restore(x->mask, ev->text, ev->len, &text);
+            struct event restored = *ev;
+            restored.text = text.data ? text.data : "";
+            restored.len = text.len;
+            json_t *d = ev->delta ? json_deep_copy(ev->delta) : NULL; /* its content too */
+            if (d && json_object_get(d, "content")) {
+                json_t *content = text.len ? json_stringn(text.data, text.len) : NULL;
+                if (content)
+                    json_object_set_new(d, "content", content);
+                else
+                    json_object_del(d, "content");
+            }
+            if (d && json_object_size(d) == 0) {
+                json_decref(d);
+                d = NULL;
+            }
+            restored.delta = d;
+            if (x->srv->audit)
+                buf_append(&x->answer, restored.text, restored.len);
+            if (restored.len || restored.delta)
+                openai_resp_event(&x->resp, &restored, &out);
+            json_decref(d);
+            buf_free(&text);
+        } else {
+            if (x->srv->audit && ev->text)
+                buf_append(&x->answer, ev->text, ev->len);
+            openai_resp_event(&x->resp, ev, &out);
+        }
         if (out.len)
             http_stream_write(x->conn, out.data, out.len);
         break;
@@ -290,6 +404,18 @@ static void on_event(struct call *c, const struct event *ev)
         openai_resp_event(&x->resp, ev, &out);
         break;
     case EV_FINISH:
+        if (x->masked) { /* text held back as a possible placeholder */
+            struct buf text;
+            buf_init(&text);
+            mask_restore_flush(x->mask, &text);
+            if (text.len) {
+                struct event rest = {.type = EV_DELTA, .text = text.data, .len = text.len};
+                if (x->srv->audit)
+                    buf_append(&x->answer, text.data, text.len);
+                openai_resp_event(&x->resp, &rest, &out);
+            }
+            buf_free(&text);
+        }
         openai_resp_event(&x->resp, ev, &out);
         if (out.len && x->req->stream)
             http_stream_write(x->conn, out.data, out.len);
@@ -329,6 +455,8 @@ static void on_event(struct call *c, const struct event *ev)
     buf_free(&out);
 }
 
+static void mask_before_leaving(struct exchange *x);
+
 static void try_tier(struct exchange *x)
 {
     struct server *s = x->srv;
@@ -342,6 +470,8 @@ static void try_tier(struct exchange *x)
             snprintf(x->last_error, sizeof x->last_error, "tier %s is unavailable", name);
             continue;
         }
+        if (x->mask && !x->masked && x->tier->kind != TIER_LOCAL)
+            mask_before_leaving(x);
         openai_resp_init(&x->resp, x->req, x->tier->name);
         memset(&x->call, 0, sizeof x->call);
         x->call.req = x->req;
@@ -384,6 +514,213 @@ static void try_tier(struct exchange *x)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Governance: keys (docs/governance.md) */
+
+/* Appends a note to the routing reason, cut to fit. */
+static void reason_append(struct route_decision *d, const char *a, const char *b)
+{
+    size_t len = strlen(d->reason);
+    size_t cap = sizeof d->reason;
+    for (const char *p = a; *p && len + 1 < cap; p++)
+        d->reason[len++] = *p;
+    for (const char *p = b; *p && len + 1 < cap; p++)
+        d->reason[len++] = *p;
+    d->reason[len] = 0;
+}
+
+/* Checks the Authorization header; on success the key's name becomes the caller. The secret is
+ * never copied into the exchange, a log line or an error message. */
+static int authenticate(struct exchange *x, const struct http_request *hr, struct api_error *ae)
+{
+    size_t len = 0;
+    const char *h = http_request_header(hr, "authorization", &len);
+    struct err e;
+    switch (keys_authenticate(x->srv->keys, h, len, &x->key, &e)) {
+    case KEY_OK:
+        x->has_key = true;
+        snprintf(x->peer, sizeof x->peer, "%s", x->key.name);
+        return 0;
+    case KEY_MISSING:
+        return api_error_set(ae, 401, "invalid_request_error", NULL, "missing_api_key",
+                             "You didn't provide an API key: send it as 'Authorization: Bearer "
+                             "<key>' (keys are made with `baton keys create`).");
+    case KEY_REVOKED:
+        return api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
+                             "The API key has been revoked.");
+    case KEY_ERROR:
+        log_error("keys: %s", e.msg);
+        return api_error_set(ae, 503, "server_error", NULL, NULL,
+                             "The key store cannot be read; requests are refused until it can.");
+    default:
+        return api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
+                             "Incorrect API key provided.");
+    }
+}
+
+/* A key limited to some routes and tiers: the route must be one of them, and the decision's
+ * tiers are narrowed to the allowed ones (in order), so a fallback never leaves the scope. */
+static int key_scope(struct exchange *x, struct api_error *ae)
+{
+    const struct key_info *k = &x->key;
+    if (x->dec.route && !key_list_allows(k->routes, x->dec.route))
+        return api_error_set(ae, 403, "invalid_request_error", "model", "model_not_allowed",
+                             "key '%s' may not use route '%s' (allowed: %s)", k->name,
+                             x->dec.route, *k->routes ? k->routes : "-");
+    if (!x->dec.route && *k->routes && !*k->tiers)
+        return api_error_set(ae, 403, "invalid_request_error", "model", "model_not_allowed",
+                             "key '%s' may use only the routes %s, not tier '%s' directly",
+                             k->name, k->routes, x->dec.n_tiers ? x->dec.tiers[0] : "?");
+    size_t n = 0;
+    for (size_t i = 0; i < x->dec.n_tiers; i++)
+        if (key_list_allows(k->tiers, x->dec.tiers[i]))
+            x->dec.tiers[n++] = x->dec.tiers[i];
+    if (n == 0)
+        return api_error_set(ae, 403, "invalid_request_error", "model", "model_not_allowed",
+                             "key '%s' may not use tier '%s' (allowed tiers: %s)", k->name,
+                             x->dec.tiers[0], k->tiers);
+    if (n < x->dec.n_tiers) {
+        reason_append(&x->dec, "; key allows tiers ", k->tiers);
+    }
+    x->dec.n_tiers = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Governance: privacy policies (docs/privacy.md) */
+
+/* The policy of the request's route (or the default), applied when the detector finds anything:
+ * block refuses, local-only narrows the tiers to local ones, mask arms masking for when a remote
+ * tier is tried. The routing reason says when a policy decided. */
+static int apply_privacy(struct exchange *x, struct api_error *ae)
+{
+    struct server *s = x->srv;
+    const struct route_config *rc = x->dec.route ? config_route(s->cfg, x->dec.route) : NULL;
+    int pol = rc && rc->privacy >= 0 ? rc->privacy : (int)s->cfg->privacy.default_policy;
+    if (pol == PRIVACY_NONE)
+        return 0;
+    policy_scan_request(s->privacy, x->req, &x->findings);
+    if (!x->findings.kinds)
+        return 0;
+    char kinds[160], old[sizeof x->dec.reason];
+    policy_kinds_str(s->privacy, x->findings.kinds, kinds, sizeof kinds);
+    x->policy = (enum privacy_policy)pol;
+    snprintf(old, sizeof old, "%s", x->dec.reason);
+    if (pol == PRIVACY_BLOCK) {
+        snprintf(x->dec.reason, sizeof x->dec.reason, "policy block: %.160s found", kinds);
+        return api_error_set(ae, 403, "invalid_request_error", "messages", "sensitive_data",
+                             "The request contains sensitive data (%s) and the privacy policy "
+                             "of %s '%s' blocks it.", kinds, rc ? "route" : "tier",
+                             rc ? rc->name : x->dec.tiers[0]);
+    }
+    if (pol == PRIVACY_MASK) {
+        x->mask = mask_new();
+        return 0;
+    }
+    size_t n = 0; /* local-only */
+    for (size_t i = 0; i < x->dec.n_tiers; i++) {
+        const struct tier_config *t = config_tier(s->cfg, x->dec.tiers[i]);
+        if (t && t->kind == TIER_LOCAL)
+            x->dec.tiers[n++] = x->dec.tiers[i];
+    }
+    for (size_t i = 0; n == 0 && i < s->cfg->n_tiers; i++) /* none chosen: the config's first */
+        if (s->cfg->tiers[i].kind == TIER_LOCAL &&
+            (!x->has_key || key_list_allows(x->key.tiers, s->cfg->tiers[i].name)))
+            x->dec.tiers[n++] = s->cfg->tiers[i].name;
+    if (n == 0) {
+        snprintf(x->dec.reason, sizeof x->dec.reason, "policy local-only: %.160s found; no local tier",
+                 kinds);
+        return api_error_set(ae, 403, "invalid_request_error", "messages", "sensitive_data",
+                             "The request contains sensitive data (%s) and must stay on a local "
+                             "tier, but none is available to it.", kinds);
+    }
+    x->dec.n_tiers = n;
+    snprintf(x->dec.reason, sizeof x->dec.reason, "policy local-only: %.100s found, kept on %.64s; ",
+             kinds, x->dec.tiers[0]);
+    reason_append(&x->dec, old, "");
+    return 0;
+}
+
+static void mask_before_leaving(struct exchange *x)
+{
+    size_t n = policy_mask_request(x->srv->privacy, x->mask, x->req);
+    x->masked = true;
+    x->n_masked = n;
+    char kinds[160], note[200];
+    policy_kinds_str(x->srv->privacy, x->findings.kinds, kinds, sizeof kinds);
+    snprintf(note, sizeof note, "; policy mask: %zu %s masked for %s", n, kinds, x->tier->name);
+    reason_append(&x->dec, note, "");
+}
+
+/* The most a request can cost on the tiers it may use: its prompt's token bound (a token is at
+ * least one byte of text; a chat template adds a few per message) plus max_tokens (else the
+ * largest tier default), at the highest input and output prices among those tiers. */
+static int64_t max_cost_microusd(const struct exchange *x)
+{
+    const struct server *s = x->srv;
+    int64_t pin = 0, pout = 0, out = x->req->max_tokens >= 0 ? x->req->max_tokens : 0;
+    for (size_t i = 0; i < x->dec.n_tiers; i++) {
+        const struct tier_config *t = config_tier(s->cfg, x->dec.tiers[i]);
+        if (!t)
+            continue;
+        pin = t->price_in_microusd > pin ? t->price_in_microusd : pin;
+        pout = t->price_out_microusd > pout ? t->price_out_microusd : pout;
+        if (x->req->max_tokens < 0 && t->max_tokens_default > out)
+            out = t->max_tokens_default;
+    }
+    int64_t in = (int64_t)request_text_bytes(x->req) + 8 * (int64_t)x->req->n_messages + 16;
+    return ledger_cost_microusd(in, out, pin, pout);
+}
+
+/* Budgets and rate limits; on a refusal the 429 is sent (with Retry-After) and x is freed. */
+static int admit(struct exchange *x, struct api_error *ae)
+{
+    struct limit_refusal r;
+    struct err e;
+    int64_t max_cost = max_cost_microusd(x);
+    enum limit_verdict v = limits_admit(x->srv->limits, &x->key, wall_now_ms(), max_cost,
+                                        &x->ticket, &r, &e);
+    if (v == LIMIT_OK) {
+        x->admitted = true;
+        return 0;
+    }
+    char ra[32];
+    if (v == LIMIT_ERROR) {
+        log_error("limits: %s", e.msg);
+        api_error_set(ae, 503, "server_error", NULL, NULL,
+                      "The key's limits cannot be checked (%s); refused until they can.",
+                      strstr(e.msg, "redis") ? "shared limits unavailable" : "ledger unreadable");
+        fail_exchange(x, ae, "5");
+        return -1;
+    }
+    if (v == LIMIT_REVOKED) {
+        api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
+                      "The API key has been revoked.");
+        fail_exchange(x, ae, NULL);
+        return -1;
+    }
+    snprintf(ra, sizeof ra, "%" PRId64, r.retry_after_s > 0 ? r.retry_after_s : 1);
+    snprintf(x->dec.reason, sizeof x->dec.reason, "%s",
+             v == LIMIT_BUDGET ? "refused: key budget" : v == LIMIT_RPM ? "refused: key rpm"
+                                                                        : "refused: key tpm");
+    api_error_set(ae, 429, v == LIMIT_BUDGET ? "insufficient_quota" : "requests", NULL,
+                  v == LIMIT_BUDGET ? "budget_exceeded" : "rate_limit_exceeded", "%s", r.message);
+    x->dec.n_tiers = 0;
+    fail_exchange(x, ae, ra);
+    return -1;
+}
+
+static int spent_from_ledger(void *arg, const char *name, int64_t since_ms, int64_t *spent,
+                             struct err *e)
+{
+    struct server *s = arg;
+    if (!s->cfg->server.ledger || !*s->cfg->server.ledger) {
+        *spent = 0; /* no ledger: budgets count from the server's start */
+        return 0;
+    }
+    return ledger_spent(s->cfg->server.ledger, name, since_ms, spent, e);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Endpoints */
 
 static void handle_completion(struct server *s, struct http_conn *c, const struct http_request *hr,
@@ -400,9 +737,18 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         *colon = 0; /* the address, not the port */
     struct api_error ae;
     snprintf(x->dec.reason, sizeof x->dec.reason, "refused before routing");
+    if (s->keys && authenticate(x, hr, &ae)) {
+        fail_exchange(x, &ae, NULL);
+        return;
+    }
     if (openai_parse(d, hr->body, hr->body_len, &x->req, &ae)) {
         fail_exchange(x, &ae, NULL); /* recorded too: every request is in the ledger */
         return;
+    }
+    if (s->audit) {
+        char *t = request_text(x->req);
+        audit_sha256_hex(t, strlen(t), x->request_sha256);
+        free(t);
     }
     struct err e;
     if (router_decide(s->router, x->req, &x->dec, &e)) {
@@ -411,6 +757,16 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         fail_exchange(x, &ae, NULL);
         return;
     }
+    if (x->has_key && key_scope(x, &ae)) {
+        fail_exchange(x, &ae, NULL);
+        return;
+    }
+    if (s->privacy && apply_privacy(x, &ae)) {
+        fail_exchange(x, &ae, NULL);
+        return;
+    }
+    if (x->has_key && admit(x, &ae))
+        return; /* answered */
     http_conn_on_close(c, on_client_close, x);
     try_tier(x);
 }
@@ -445,6 +801,12 @@ static void handle_health(struct server *s, struct http_conn *c)
         json_object_set_new(tiers, s->cfg->tiers[i].name, json_string(ok ? "ok" : "unavailable"));
     }
     json_t *root = json_pack("{s:s, s:o}", "status", all ? "ok" : "degraded", "tiers", tiers);
+    if (s->shared) { /* shared limits: a Redis that is down degrades (or closes) the service */
+        bool up = shared_available(s->shared);
+        json_object_set_new(root, "redis", json_string(up ? "ok" : "unavailable"));
+        if (!up)
+            json_object_set_new(root, "status", json_string("degraded"));
+    }
     char *j = json_dumps(root, JSON_COMPACT);
     respond_json(c, 200, j);
     free(j);
@@ -523,6 +885,39 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     }
     if (cfg->server.ledger && *cfg->server.ledger && ledger_open(cfg->server.ledger, &s->ledger, e))
         goto fail;
+    if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
+        goto fail;
+    s->limits = limits_new(spent_from_ledger, s);
+    if (cfg->redis) {
+        s->shared = shared_new(cfg->redis);
+        limits_set_shared(s->limits, s->shared, cfg->redis->fail_open);
+    }
+    if (cfg->server.audit && audit_open(cfg->server.audit, &s->audit, e))
+        goto fail;
+    if (cfg->server.audit_content) {
+        struct privacy_options all = {.builtin_mask = (UINT64_C(1) << PK_BUILTIN_COUNT) - 1};
+        if (privacy_new(&all, &s->audit_mask, e))
+            goto fail;
+    }
+    bool any_policy = cfg->privacy.default_policy != PRIVACY_NONE;
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        any_policy |= cfg->routes[i].privacy > PRIVACY_NONE;
+    if (any_policy) {
+        struct privacy_pattern pats[PRIVACY_MAX_KINDS];
+        struct privacy_terms terms[PRIVACY_MAX_KINDS];
+        struct privacy_options po = {.builtin_mask = cfg->privacy.kinds, .patterns = pats,
+                                     .n_patterns = cfg->privacy.n_patterns, .terms = terms,
+                                     .n_terms = cfg->privacy.n_terms};
+        for (size_t i = 0; i < po.n_patterns && i < PRIVACY_MAX_KINDS; i++)
+            pats[i] = (struct privacy_pattern){cfg->privacy.patterns[i].name,
+                                               cfg->privacy.patterns[i].regex};
+        for (size_t i = 0; i < po.n_terms && i < PRIVACY_MAX_KINDS; i++)
+            terms[i] = (struct privacy_terms){cfg->privacy.terms[i].name,
+                                              (const char *const *)cfg->privacy.terms[i].terms,
+                                              cfg->privacy.terms[i].n_terms};
+        if (privacy_new(&po, &s->privacy, e))
+            goto fail;
+    }
     struct http_server_opts o;
     http_server_opts_default(&o);
     o.host = cfg->server.host;
@@ -553,6 +948,12 @@ void server_free(struct server *s)
         backend_free(s->backends[i]);
     free(s->backends);
     ledger_close(s->ledger);
+    keystore_close(s->keys);
+    limits_free(s->limits);
+    shared_free(s->shared);
+    privacy_free(s->privacy);
+    privacy_free(s->audit_mask);
+    audit_close(s->audit);
     router_free(s->router);
     metrics_free(s->metrics);
     loop_free(s->loop);

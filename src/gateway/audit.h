@@ -1,0 +1,70 @@
+/* audit: the append-only, hash-chained record of who asked what to go where, and why
+ * (docs/audit.md). Not a log (STYLE.md 11): a structured store with its own integrity check.
+ *
+ * One record per request: when, who (key name or client address), request id, route, tier, the
+ * routing reason, the privacy policy that acted and the kinds of sensitive data found, tokens,
+ * cost, status, error, and SHA-256 hashes of the request's and the answer's text. Content itself
+ * is stored only when the config asks for it (server.audit_content), and then always masked.
+ *
+ * Chain: record n is stored as its canonical JSON text (compact, keys in a fixed order, "seq": n
+ * inside) with prev_hash = hash of record n-1 (64 zeros for the first) and
+ * hash = SHA-256(prev_hash || "\n" || json). audit_verify recomputes the chain and reports the
+ * first record where it breaks and how: an edited record (its hash does not match its text), a
+ * deleted, inserted or reordered one (its seq or prev_hash does not follow from the record
+ * before). A chain anyone can recompute proves nothing against someone who rewrites every record
+ * after the one changed; verify prints the head (last seq and hash) to compare with a copy kept
+ * elsewhere, and `audit export` carries each record's hashes so an exported copy anchors it.
+ *
+ * Writing: audit_append (any thread; the server's loop) computes the hash, so the chain's order
+ * is the order of appends, and queues the row; a writer thread commits batches (SQLite, WAL,
+ * synchronous=FULL) within ~200 ms, as the ledger does.
+ */
+#ifndef BATON_GATEWAY_AUDIT_H
+#define BATON_GATEWAY_AUDIT_H
+
+#include "base/err.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct audit_record {
+    int64_t ts_ms;
+    const char *request_id;
+    const char *caller;        /* key name or client address; never a secret */
+    const char *route;         /* NULL: a tier was named */
+    const char *tier;
+    const char *reason;
+    const char *policy;        /* "none", "local-only", "mask", "block" */
+    const char *kinds;         /* "email, card" or "" */
+    int64_t masked;            /* spans replaced by placeholders */
+    int64_t tokens_in, tokens_out, cost_microusd;
+    int32_t status;
+    const char *error;         /* NULL on success */
+    const char *request_sha256;  /* hex of the request's text, as received */
+    const char *response_sha256; /* hex of the answer's text */
+    const char *request_text;  /* only with audit_content, already masked; else NULL */
+    const char *response_text; /* idem */
+};
+
+struct audit;
+
+/* Opens (creating) the audit store at path and continues its chain. *out: audit_close. */
+int audit_open(const char *path, struct audit **out, struct err *e);
+/* Hashes and queues a record; never does I/O. */
+int audit_append(struct audit *a, const struct audit_record *r, struct err *e);
+/* Waits until everything appended is committed. */
+int audit_flush(struct audit *a, struct err *e);
+void audit_close(struct audit *a);
+
+/* Verifies the chain of the store at path; prints one line per problem to out (at most 100),
+ * then a summary. Returns 0 if intact, 1 if not, -1 (e) if the file cannot be read. */
+int audit_verify(const char *path, FILE *out, struct err *e);
+/* Writes the records with ts_ms >= since_ms as JSON lines (the record plus its prev_hash and
+ * hash) to out; *n gets how many. */
+int audit_export(const char *path, int64_t since_ms, FILE *out, int64_t *n, struct err *e);
+
+/* SHA-256 of data as 64 hex digits into hex[65]. */
+void audit_sha256_hex(const void *data, size_t len, char hex[65]);
+
+#endif

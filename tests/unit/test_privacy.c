@@ -1,0 +1,146 @@
+/* Unit tests for gateway/privacy (the detector) and gateway/policy (masking, restoring). */
+#include "check.h"
+
+#include "gateway/config.h"
+#include "gateway/policy.h"
+#include "gateway/privacy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct privacy *detector(void)
+{
+    static const char *const proj[] = {"Bluebird", "night jar"};
+    struct privacy_pattern pats[] = {{"employee_id", "EMP-[0-9]{6}"}};
+    struct privacy_terms terms[] = {{"project", proj, 2}};
+    struct privacy_options o = {(UINT64_C(1) << PK_BUILTIN_COUNT) - 1, pats, 1, terms, 1};
+    struct privacy *p = NULL;
+    struct err e;
+    CHECK_MSG(privacy_new(&o, &p, &e) == 0, "%s", e.msg);
+    return p;
+}
+
+/* The kinds found in text, as "kind:value,kind:value". */
+static const char *found(struct privacy *p, const char *text)
+{
+    static char out[1024];
+    struct privacy_span s[32];
+    size_t n = privacy_scan(p, text, strlen(text), s, 32);
+    out[0] = 0;
+    for (size_t i = 0; i < n && i < 32; i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, sizeof out - l, "%s%s:%.*s", i ? "," : "", privacy_kind_name(p, s[i].kind),
+                 (int)(s[i].end - s[i].start), text + s[i].start);
+    }
+    return out;
+}
+
+static void test_checks(void)
+{
+    CHECK(privacy_luhn_ok("4111111111111111", 16));
+    CHECK(!privacy_luhn_ok("4111111111111112", 16));
+    CHECK(privacy_iban_ok("GB82WEST12345698765432", 22));
+    CHECK(!privacy_iban_ok("GB83WEST12345698765432", 22));
+    CHECK(privacy_iban_ok("DE89370400440532013000", 22));
+}
+
+static void test_kinds(void)
+{
+    struct privacy *p = detector();
+    CHECK_STR(found(p, "mail bob.smith+x@mail.example.co.uk now."), "email:bob.smith+x@mail.example.co.uk");
+    CHECK_STR(found(p, "card 4111 1111 1111 1111, ok"), "card:4111 1111 1111 1111");
+    CHECK_STR(found(p, "order 4111 1111 1111 1112"), "");
+    CHECK_STR(found(p, "IBAN GB82 WEST 1234 5698 7654 32."), "iban:GB82 WEST 1234 5698 7654 32");
+    CHECK_STR(found(p, "ssn 078-05-1120; bad 000-12-3456 666-12-3456 912-12-3456"), "ssn:078-05-1120");
+    CHECK_STR(found(p, "call (415) 555-0132 or +44 20 7946 0958"),
+              "phone:(415) 555-0132,phone:+44 20 7946 0958");
+    CHECK_STR(found(p, "on 2024-05-01 at 12:30:45, order 123456789012"), "");
+    CHECK_STR(found(p, "host 203.0.113.7 up; version 1.2.3.4; 1.2.3.4.5; 256.1.1.1"), "ipv4:203.0.113.7");
+    CHECK_STR(found(p, "addr 2001:db8:85a3::8a2e:370:7334 and std::vector a::b"),
+              "ipv6:2001:db8:85a3::8a2e:370:7334");
+    CHECK_STR(found(p, "MAC 00:1a:2b:3c:4d:5e"), "");
+    CHECK_STR(found(p, "key AKIAIOSFODNN7EXAMPLE and sk-abc123def456ghi789jkl012"),
+              "secret:AKIAIOSFODNN7EXAMPLE,secret:sk-abc123def456ghi789jkl012");
+    CHECK_STR(found(p, "password=Tr0ub4dor&3 but the password is required"), "secret:Tr0ub4dor");
+    CHECK_STR(found(p, "postgres://app:s3cretPass@db:5432/x"), "secret:s3cretPass");
+    CHECK_STR(found(p, "sha 3f786850e387550fdab836ed7e6dc881de23001b"), "");
+    CHECK_STR(found(p, "id EMP-123456 on bluebird, Night Jar and bluebirds"),
+              "employee_id:EMP-123456,project:bluebird,project:Night Jar");
+    privacy_free(p);
+}
+
+/* Masking replaces values by placeholders (the same value, the same one); restoring gives the
+ * original back however the answer is cut into chunks. */
+static void test_mask_restore(void)
+{
+    struct privacy *p = detector();
+    struct mask *m = mask_new();
+    const char *in = "Mail a@example.com and b@example.org, again a@example.com; card 4111111111111111.";
+    struct buf b;
+    buf_init(&b);
+    CHECK_EQ_INT(mask_text(p, m, in, strlen(in), &b), 4);
+    CHECK_STR(b.data, "Mail [EMAIL_1] and [EMAIL_2], again [EMAIL_1]; card [CARD_1].");
+    const char *answer = "Sure: [EMAIL_2] then [EMAIL_1] and [CARD_1], not [EMAIL_9] or [x] [";
+    const char *want = "Sure: b@example.org then a@example.com and 4111111111111111, not [EMAIL_9] or [x] [";
+    srand(7);
+    for (int trial = 0; trial < 200; trial++) {
+        struct buf out;
+        buf_init(&out);
+        size_t len = strlen(answer), at = 0;
+        while (at < len) {
+            size_t n = 1 + (size_t)rand() % 6;
+            if (n > len - at)
+                n = len - at;
+            mask_restore(m, answer + at, n, &out);
+            at += n;
+        }
+        mask_restore_flush(m, &out);
+        CHECK_STR(out.data, want);
+        buf_free(&out);
+    }
+    buf_free(&b);
+    mask_free(m);
+    privacy_free(p);
+}
+
+static void test_config(void)
+{
+    const char *ok = "tiers:\n  - { name: a, kind: openai, base_url: http://x/v1, price: {input: 1, output: 1} }\n"
+                     "routes:\n  - { name: r, privacy: mask, default: a }\n"
+                     "privacy:\n  default: block\n  kinds: [email, card]\n"
+                     "  patterns: [{ name: emp, regex: \"EMP-\\\\d+\" }]\n"
+                     "  terms: [{ name: proj, terms: [x, y] }]\n";
+    struct config *c = NULL;
+    struct err e;
+    CHECK_MSG(config_parse(ok, strlen(ok), NULL, &c, &e) == 0, "%s", e.msg);
+    if (c) {
+        CHECK_EQ_INT(c->routes[0].privacy, PRIVACY_MASK);
+        CHECK_EQ_INT(c->privacy.default_policy, PRIVACY_BLOCK);
+        CHECK_EQ_INT(c->privacy.kinds, (1u << PK_EMAIL) | (1u << PK_CARD));
+        CHECK_STR(c->privacy.patterns[0].regex, "EMP-\\d+");
+        CHECK_EQ_INT(c->privacy.terms[0].n_terms, 2);
+        config_free(c);
+    }
+    static const struct { const char *yaml, *msg; } bad[] = {
+        {"routes:\n  - { name: r, privacy: hide, default: a }\n", "routes.r.privacy: unknown policy"},
+        {"privacy:\n  kinds: [mail]\n", "privacy.kinds[0]: unknown kind 'mail'"},
+        {"privacy:\n  patterns: [{ name: x, regex: \"(\" }]\n", "privacy.patterns[0].regex: missing closing parenthesis"},
+        {"privacy:\n  patterns: [{ name: email, regex: a }]\n", "'email' is a built-in kind"},
+        {"privacy:\n  terms: [{ name: t, terms: [a] }, { name: t, terms: [b] }]\n", "kind name 't' is used twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "tiers:\n  - { name: a, kind: local, model: m.gguf }\n%s", bad[i].yaml);
+        CHECK(config_parse(text, strlen(text), NULL, &c, &e) == -1);
+        CHECK_MSG(strstr(e.msg, bad[i].msg) != NULL, "%s", e.msg);
+    }
+}
+
+int main(void)
+{
+    RUN(test_config);
+    RUN(test_checks);
+    RUN(test_kinds);
+    RUN(test_mask_restore);
+    return check_report();
+}
