@@ -17,6 +17,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_route(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
+int cmd_router(int argc, char **argv);
 
 struct model;
 /* Number of online CPUs (1..64), the default for -t. */

@@ -75,6 +75,17 @@ static void sanitize(char *s)
             *s = '?';
 }
 
+const char *route_learned_text(const struct request *req, size_t *len)
+{
+    const char *t = req->prompt;
+    for (size_t i = req->n_messages; !t && i > 0; i--)
+        if (req->messages[i - 1].role == ROLE_USER)
+            t = req->messages[i - 1].content;
+    t = t ? t : "";
+    *len = strlen(t);
+    return t;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The rules strategy */
 

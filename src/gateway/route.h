@@ -51,6 +51,11 @@ int router_decide(const struct router *r, const struct request *req, struct rout
 int router_explain(const struct router *r, const struct request *req, struct route_decision *d,
                    struct buf *trace, struct err *e);
 
+/* The text the learned strategy scores (borrowed from req): the content of the last user
+ * message of a chat request, the prompt of a completion; "" when there is neither. Routing data
+ * are single prompts, so earlier turns and system prompts do not take part. */
+const char *route_learned_text(const struct request *req, size_t *len);
+
 /* ---- strategies ----
  * A route's `strategy` names one of these. compile builds the strategy's state from the route's
  * config (cfg and rc outlive the state); decide returns the chosen tier's name (borrowed from
