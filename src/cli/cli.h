@@ -18,6 +18,7 @@ int cmd_route(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
 int cmd_router(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 
 struct model;
 /* Number of online CPUs (1..64), the default for -t. */
@@ -31,5 +32,10 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a whole decimal integer / float option value; returns -1 with a message if malformed. */
 int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out);
 int cli_parse_float(const char *opt, const char *s, double *out);
+
+struct buf;
+/* Appends the whole file at path to b; files above max_bytes are refused. Returns 0, or 1 with
+ * "baton: <cmd>: ..." printed. */
+int cli_read_file(const char *cmd, const char *path, size_t max_bytes, struct buf *b);
 
 #endif

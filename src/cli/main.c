@@ -1,6 +1,7 @@
 /* main: `baton COMMAND [ARGS]`. The only place that exits; commands return their status. */
 #include "cli/cli.h"
 
+#include "base/buf.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ static const struct command g_commands[] = {
     {"route", cmd_route, "show which tier a request would go to, and why (--explain)"},
     {"cost", cmd_cost, "report costs and savings from the ledger, or --estimate a budget"},
     {"router", cmd_router, "train, evaluate and apply the learned router (train/eval/score/lobo)"},
+    {"template", cmd_template, "render a chat request with a model's chat template"},
 };
 
 int cli_fail(const char *fmt, ...)
@@ -63,6 +65,24 @@ int cli_parse_float(const char *opt, const char *s, double *out)
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cli_read_file(const char *cmd, const char *path, size_t max_bytes, struct buf *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_fail("%s: cannot open '%s': %s", cmd, path, strerror(errno));
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b->len <= max_bytes)
+        buf_append(b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return cli_fail("%s: error reading '%s'", cmd, path);
+    if (b->len > max_bytes)
+        return cli_fail("%s: '%s' is larger than %zu bytes", cmd, path, max_bytes);
     return 0;
 }
 

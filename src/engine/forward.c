@@ -34,66 +34,172 @@ struct forward {
     float *rope_cs;    /* [n_batch][n_rot]: cos, sin pairs per token */
     void *actq;        /* converted matmul inputs */
     size_t actq_row;   /* bytes per converted row, the max over all weights */
-    float *head_tmp;   /* per thread: head_dim (query) + head_dim_v (accumulator) floats */
+    uint16_t *attn_q16;    /* per thread: head_dim (f16 query) + head_dim_v (f16 accumulator) */
+    float *attn_scores;    /* per thread: attn_scores_cap floats (scores, or an f32 row) */
+    size_t attn_scores_cap;
+    float *k32, *v32;      /* tiled attention: the layer's keys / values in f32 */
 };
 
 /* ---------------------------------------------------------------------------------------------
- * Matmul: y[t][r] (+)= dot(W row r, x[t]) + bias[r] */
+ * Matmuls. One parallel region computes up to three matrices that read the same input (q, k
+ * and v; or gate and up, followed by SwiGLU), splitting their concatenated rows across the
+ * threads: fewer regions per token is fewer synchronisations, which is what decoding small
+ * models is made of. y[t][r] (+)= dot(W row r, x[t]) + bias[r].
+ *
+ * Inputs are converted once per distinct dot-product type (kernels.h). Rows go through the
+ * kernel table's tile function: 16 rows x 1 token when decoding (16 independent accumulations
+ * in flight), 4 rows x 4 tokens otherwise (each weight block unpacked serves 4 tokens). */
+
+#define MM_MAX_PARTS 3
+#define MM_ROW_UNIT 16 /* rows per unit of work split among threads */
+
+struct mm_part {
+    const struct weight *w;
+    float *y;           /* [T][y_stride] */
+    int64_t y_stride;
+    const float *bias;
+    bool accumulate;
+    const void *xq;     /* the input in this weight's dot type: [T][xq_row] */
+    size_t xq_row;
+};
 
 struct mm_job {
     const struct kernels *k;
-    const struct weight *w;
-    const float *x;    /* [T][n_in] */
-    void *xq;          /* [T][xq_row] */
-    size_t xq_row;
-    float *y;          /* [T][y_stride] */
-    int64_t y_stride;
+    const float *x;     /* [T][n_in] */
+    int64_t n_in;
     int64_t T;
-    const float *bias;
-    bool accumulate;
+    struct mm_part parts[MM_MAX_PARTS];
+    int n_parts;
+    int64_t total_rows;
+    /* conversions to run: distinct dot types and where they go */
+    enum dtype act[MM_MAX_PARTS];
+    void *act_buf[MM_MAX_PARTS];
+    size_t act_row[MM_MAX_PARTS];
+    int n_act;
+    /* gate/up fusion: parts 0 and 1 share rows; swiglu is applied to the rows computed */
+    bool swiglu;
 };
 
 static void mm_convert(void *p, int ith, int nth)
 {
     struct mm_job *j = p;
-    enum dtype act = quant_vec_dot_type(j->w->type);
     long lo, hi;
     threadpool_split((long)j->T, ith, nth, &lo, &hi);
-    for (long t = lo; t < hi; t++)
-        j->k->quantize_act(act, j->x + t * j->w->n_in, (char *)j->xq + (size_t)t * j->xq_row,
-                           j->w->n_in);
+    for (int a = 0; a < j->n_act; a++)
+        for (long t = lo; t < hi; t++)
+            j->k->quantize_act(j->act[a], j->x + t * j->n_in,
+                               (char *)j->act_buf[a] + (size_t)t * j->act_row[a], j->n_in);
+}
+
+/* Rows [r0, r1) of one part, all tokens. */
+static void mm_part_rows(const struct mm_job *j, const struct mm_part *pt, int64_t r0, int64_t r1)
+{
+    const struct weight *w = pt->w;
+    const int tr = j->T == 1 ? 16 : 4, tc = j->T == 1 ? 1 : 4;
+    float tile[16];
+    for (int64_t r = r0; r < r1; r += tr) {
+        int nr = r1 - r < tr ? (int)(r1 - r) : tr;
+        const void *wr = (const char *)w->data + (size_t)r * w->row_bytes;
+        for (int64_t t = 0; t < j->T; t += tc) {
+            int nc = j->T - t < tc ? (int)(j->T - t) : tc;
+            const void *xr = (const char *)pt->xq + (size_t)t * pt->xq_row;
+            if (nr == 1 && nc == 1)
+                tile[0] = j->k->vec_dot(w->type, w->n_in, wr, xr);
+            else
+                j->k->vec_dot_tile(w->type, w->n_in, wr, w->row_bytes, nr, xr, pt->xq_row, nc,
+                                   tile, (size_t)tr);
+            for (int c = 0; c < nc; c++)
+                for (int i = 0; i < nr; i++) {
+                    float d = tile[c * tr + i] + (pt->bias ? pt->bias[r + i] : 0.0f);
+                    float *yp = pt->y + (t + c) * pt->y_stride + r + i;
+                    *yp = pt->accumulate ? *yp + d : d;
+                }
+        }
+    }
 }
 
 static void mm_rows(void *p, int ith, int nth)
 {
     struct mm_job *j = p;
-    const struct weight *w = j->w;
-    long lo, hi;
-    threadpool_split((long)w->n_out, ith, nth, &lo, &hi);
-    for (long r = lo; r < hi; r++) {
-        const void *wr = (const char *)w->data + (size_t)r * w->row_bytes;
-        float b = j->bias ? j->bias[r] : 0.0f;
+    int64_t rows = j->swiglu ? j->parts[0].w->n_out : j->total_rows;
+    /* split on whole units so threads never share a tile */
+    long n_units = (long)((rows + MM_ROW_UNIT - 1) / MM_ROW_UNIT), lo, hi;
+    threadpool_split(n_units, ith, nth, &lo, &hi);
+    int64_t r0 = lo * MM_ROW_UNIT, r1 = hi * MM_ROW_UNIT < rows ? hi * MM_ROW_UNIT : rows;
+    if (r0 >= r1)
+        return;
+    if (j->swiglu) {
+        mm_part_rows(j, &j->parts[0], r0, r1);
+        mm_part_rows(j, &j->parts[1], r0, r1);
         for (int64_t t = 0; t < j->T; t++) {
-            float d = j->k->vec_dot(w->type, w->n_in, wr, (const char *)j->xq + (size_t)t * j->xq_row);
-            if (j->bias)
-                d += b;
-            float *yp = j->y + t * j->y_stride + r;
-            *yp = j->accumulate ? *yp + d : d;
+            float *g = j->parts[0].y + t * j->parts[0].y_stride;
+            const float *u = j->parts[1].y + t * j->parts[1].y_stride;
+            for (int64_t r = r0; r < r1; r++)
+                g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
         }
+        return;
+    }
+    int64_t base = 0;
+    for (int p_i = 0; p_i < j->n_parts; p_i++) {
+        const struct mm_part *pt = &j->parts[p_i];
+        int64_t lo_r = r0 > base ? r0 - base : 0, hi_r = r1 - base;
+        if (hi_r > pt->w->n_out)
+            hi_r = pt->w->n_out;
+        if (lo_r < hi_r)
+            mm_part_rows(j, pt, lo_r, hi_r);
+        base += pt->w->n_out;
     }
 }
 
-static void matmul(struct forward *f, const struct weight *w, const float *x, int64_t T, float *y,
-                   int64_t y_stride, const float *bias, bool accumulate)
+static size_t act_row_bytes(const struct weight *w)
 {
     uint64_t row = 0;
     dtype_row_bytes(quant_vec_dot_type(w->type), (uint64_t)w->n_in, &row);
-    struct mm_job j = {f->k, w, x, f->actq, (size_t)row, y, y_stride, T, bias, accumulate};
+    return (size_t)row;
+}
+
+/* Runs the parts (same input x of T rows) in one region (plus one for the input conversion
+ * when T > 1). */
+static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm_part *parts,
+                         int n_parts, bool swiglu)
+{
+    struct mm_job j = {0};
+    j.k = f->k;
+    j.x = x;
+    j.n_in = parts[0].w->n_in;
+    j.T = T;
+    j.n_parts = n_parts;
+    j.swiglu = swiglu;
+    char *buf = f->actq;
+    for (int i = 0; i < n_parts; i++) {
+        j.parts[i] = parts[i];
+        j.total_rows += parts[i].w->n_out;
+        enum dtype act = quant_vec_dot_type(parts[i].w->type);
+        int a = 0;
+        while (a < j.n_act && j.act[a] != act)
+            a++;
+        if (a == j.n_act) {
+            j.act[a] = act;
+            j.act_buf[a] = buf;
+            j.act_row[a] = act_row_bytes(parts[i].w);
+            buf += (size_t)T * j.act_row[a];
+            j.n_act++;
+        }
+        j.parts[i].xq = j.act_buf[a];
+        j.parts[i].xq_row = j.act_row[a];
+    }
     if (T == 1)
         mm_convert(&j, 0, 1);
     else
         threadpool_run(f->tp, mm_convert, &j);
     threadpool_run(f->tp, mm_rows, &j);
+}
+
+static void matmul(struct forward *f, const struct weight *w, const float *x, int64_t T, float *y,
+                   int64_t y_stride, const float *bias, bool accumulate)
+{
+    struct mm_part p = {w, y, y_stride, bias, accumulate, NULL, 0};
+    matmul_parts(f, x, T, &p, 1, false);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -148,13 +254,21 @@ static void rope_apply(float *v, const float *cs, int32_t n_rot, enum rope_mode 
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Attention over the cache, one (token, head) pair at a time with an online softmax.
+ * Attention over the cache, in llama.cpp's two CPU regimes (ggml's flash attention):
  *
- * The value accumulator is rounded to f16 after every update, because llama.cpp's CPU flash
- * attention accumulates f16 values in an f16 buffer: measured on stories260K with a 5-token
- * prompt, an f32 accumulator leaves top logits 3e-4 away from llama.cpp, this one 1e-6. */
+ * - fewer than ATTN_TILE_Q query tokens (decoding, short prompts): one (token, head) row at a
+ *   time with an online softmax; the query is rounded to f16 to meet the f16 keys, and the
+ *   weighted values accumulate in an f16 buffer rounded after every update (fma, then round),
+ *   as ggml_vec_mad_f16 / ggml_vec_scale_f16 do. Measured on stories260K with a 5-token prompt:
+ *   an f32 accumulator leaves the top logits 3e-4 away from llama.cpp, this one 1e-6.
+ * - ATTN_TILE_Q or more query tokens (prompt processing): ggml's tiled path, all in f32: the
+ *   query as computed, keys and values converted from f16 once per layer, an exact softmax per
+ *   row. Work is split per (head, block of queries), round robin, so the causal triangle's
+ *   uneven rows spread over the threads.
+ */
 
-static inline float round_f16(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+#define ATTN_TILE_Q 64  /* ggml's GGML_FA_TILE_Q: from this many queries llama.cpp tiles */
+#define ATTN_Q_BLOCK 16 /* queries per work unit in the tiled regime */
 
 struct attn_job {
     struct forward *f;
@@ -164,50 +278,134 @@ struct attn_job {
     int32_t T;
 };
 
-static void attn_worker(void *p, int ith, int nth)
+static void attn_rows_worker(void *p, int ith, int nth)
 {
     struct attn_job *j = p;
-    const struct hparams *hp = &j->f->m->hp;
+    struct forward *f = j->f;
+    const struct kernels *k = f->k;
+    const struct hparams *hp = &f->m->hp;
     int32_t hd = hp->head_dim, hdv = hp->head_dim_v;
     int32_t group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
-    float *qf = j->f->head_tmp + (size_t)ith * (size_t)(hd + hdv);
-    float *acc = qf + hd;
-    long lo, hi;
-    threadpool_split((long)j->T * hp->n_head, ith, nth, &lo, &hi);
-    for (long idx = lo; idx < hi; idx++) {
+    uint16_t *q16 = f->attn_q16 + (size_t)ith * (size_t)(hd + hdv);
+    uint16_t *acc16 = q16 + hd;
+    float *accf = f->attn_scores + (size_t)ith * f->attn_scores_cap;
+    long n_rows = (long)j->T * hp->n_head;
+    for (long idx = ith; idx < n_rows; idx += nth) {
         int32_t t = (int32_t)(idx / hp->n_head), h = (int32_t)(idx % hp->n_head);
         int32_t hkv = h / group;
-        const float *q = j->f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
-        for (int32_t i = 0; i < hd; i++) /* queries meet f16 keys in f16, as in llama.cpp */
-            qf[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
-        memset(acc, 0, sizeof(float) * (size_t)hdv);
+        const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
+        k->quantize_act(DT_F16, q, q16, hd);
+        memset(acc16, 0, sizeof(uint16_t) * (size_t)hdv);
         float m = -INFINITY, s = 0.0f;
         int32_t n_pos = j->p0 + t + 1; /* causal: positions 0 .. p0 + t */
         for (int32_t pos = 0; pos < n_pos; pos++) {
             const uint16_t *kr = kv_k_row(j->kv, j->layer, pos) + (size_t)hkv * (size_t)hd;
-            float dot = 0.0f;
-            for (int32_t i = 0; i < hd; i++)
-                dot += qf[i] * fp16_to_fp32(kr[i]);
-            dot *= scale;
+            float dot = k->vec_dot(DT_F16, hd, kr, q16) * scale;
             float ms = 1.0f, vs = 1.0f;
             if (dot > m) {
                 ms = expf(m - dot);
                 m = dot;
-                for (int32_t i = 0; i < hdv; i++)
-                    acc[i] = round_f16(acc[i] * ms);
+                k->f16_scale(hdv, acc16, ms);
             } else {
                 vs = expf(dot - m);
             }
             const uint16_t *vr = kv_v_row(j->kv, j->layer, pos) + (size_t)hkv * (size_t)hdv;
-            for (int32_t i = 0; i < hdv; i++)
-                acc[i] = round_f16(acc[i] + vs * fp16_to_fp32(vr[i]));
+            k->f16_mad(hdv, acc16, vr, vs);
             s = s * ms + vs;
         }
-        float *out = j->f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
-        float inv = 1.0f / s;
+        float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
+        k->f16_to_f32(hdv, accf, acc16);
+        float inv = s == 0.0f ? 0.0f : 1.0f / s;
         for (int32_t i = 0; i < hdv; i++)
-            out[i] = acc[i] * inv;
+            out[i] = accf[i] * inv;
+    }
+}
+
+/* Tiled regime, phase 1: the layer's keys and values for positions [0, n_pos) in f32. */
+static void attn_convert_worker(void *p, int ith, int nth)
+{
+    struct attn_job *j = p;
+    struct forward *f = j->f;
+    int32_t n_pos = j->p0 + j->T;
+    long lo, hi;
+    threadpool_split(n_pos, ith, nth, &lo, &hi);
+    for (long pos = lo; pos < hi; pos++) {
+        f->k->f16_to_f32(j->kv->k_dim, f->k32 + (size_t)pos * (size_t)j->kv->k_dim,
+                         kv_k_row(j->kv, j->layer, (int32_t)pos));
+        f->k->f16_to_f32(j->kv->v_dim, f->v32 + (size_t)pos * (size_t)j->kv->v_dim,
+                         kv_v_row(j->kv, j->layer, (int32_t)pos));
+    }
+}
+
+/* Tiled regime, phase 2: per (head, block of queries), exact softmax rows in f32. */
+static void attn_tiled_worker(void *p, int ith, int nth)
+{
+    struct attn_job *j = p;
+    struct forward *f = j->f;
+    const struct kernels *k = f->k;
+    const struct hparams *hp = &f->m->hp;
+    int32_t hd = hp->head_dim, hdv = hp->head_dim_v;
+    int32_t group = hp->n_head / hp->n_head_kv;
+    int32_t k_dim = j->kv->k_dim, v_dim = j->kv->v_dim;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *sc = f->attn_scores + (size_t)ith * f->attn_scores_cap;
+    long n_blocks = (j->T + ATTN_Q_BLOCK - 1) / ATTN_Q_BLOCK;
+    long n_units = n_blocks * hp->n_head;
+    for (long u = ith; u < n_units; u += nth) {
+        int32_t h = (int32_t)(u % hp->n_head), blk = (int32_t)(u / hp->n_head);
+        int32_t hkv = h / group;
+        int32_t t_end = (blk + 1) * ATTN_Q_BLOCK < j->T ? (blk + 1) * ATTN_Q_BLOCK : j->T;
+        for (int32_t t = blk * ATTN_Q_BLOCK; t < t_end; t++) {
+            const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
+            int32_t n_pos = j->p0 + t + 1;
+            float m = -INFINITY;
+            for (int32_t pos = 0; pos < n_pos; pos++) {
+                sc[pos] = k->vec_dot(DT_F32, hd, f->k32 + (size_t)pos * (size_t)k_dim +
+                                                     (size_t)hkv * (size_t)hd, q) * scale;
+                m = sc[pos] > m ? sc[pos] : m;
+            }
+            float sum = 0.0f;
+            for (int32_t pos = 0; pos < n_pos; pos++) {
+                sc[pos] = expf(sc[pos] - m);
+                sum += sc[pos];
+            }
+            float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
+            memset(out, 0, sizeof(float) * (size_t)hdv);
+            float inv = 1.0f / sum;
+            for (int32_t pos = 0; pos < n_pos; pos++)
+                k->f32_axpy(hdv, out, f->v32 + (size_t)pos * (size_t)v_dim + (size_t)hkv * (size_t)hdv,
+                            sc[pos] * inv);
+        }
+    }
+}
+
+/* Grows the per-thread score rows and the f32 key/value copies to hold n_pos positions. */
+static void attn_reserve(struct forward *f, const struct kv_cache *kv, int32_t n_pos)
+{
+    int32_t need = n_pos > f->m->hp.head_dim_v ? n_pos : f->m->hp.head_dim_v;
+    if ((size_t)need <= f->attn_scores_cap)
+        return;
+    size_t cap = (size_t)need + 256;
+    int nth = threadpool_n_threads(f->tp);
+    free(f->attn_scores);
+    free(f->k32);
+    free(f->v32);
+    f->attn_scores = xmalloc_aligned((size_t)nth * cap * sizeof(float));
+    f->k32 = xmalloc_aligned(cap * (size_t)kv->k_dim * sizeof(float));
+    f->v32 = xmalloc_aligned(cap * (size_t)kv->v_dim * sizeof(float));
+    f->attn_scores_cap = cap;
+}
+
+static void attention(struct forward *f, struct kv_cache *kv, int32_t layer, int32_t p0, int32_t T)
+{
+    struct attn_job aj = {f, kv, layer, p0, T};
+    attn_reserve(f, kv, p0 + T);
+    if (T < ATTN_TILE_Q) {
+        threadpool_run(f->tp, attn_rows_worker, &aj);
+    } else {
+        threadpool_run(f->tp, attn_convert_worker, &aj);
+        threadpool_run(f->tp, attn_tiled_worker, &aj);
     }
 }
 
@@ -224,7 +422,7 @@ struct tok_job {
     int stage;
 };
 
-enum { STAGE_ATTN_NORM, STAGE_ROPE_STORE, STAGE_FFN_NORM, STAGE_SWIGLU };
+enum { STAGE_ATTN_NORM, STAGE_ROPE_STORE, STAGE_FFN_NORM };
 
 static void tok_worker(void *p, int ith, int nth)
 {
@@ -259,14 +457,6 @@ static void tok_worker(void *p, int ith, int nth)
                 vr[i] = fp32_to_fp16(v[i]);
             break;
         }
-        case STAGE_SWIGLU: {
-            size_t tf = (size_t)t * (size_t)hp->n_ff;
-            float *g = f->gate + tf;
-            const float *u = f->up + tf;
-            for (int32_t i = 0; i < hp->n_ff; i++)
-                g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-            break;
-        }
         }
     }
 }
@@ -282,13 +472,6 @@ static void run_tok(struct forward *f, struct tok_job *j, int stage)
 
 /* ---------------------------------------------------------------------------------------------
  * The step */
-
-static size_t act_row_bytes(const struct weight *w)
-{
-    uint64_t row = 0;
-    dtype_row_bytes(quant_vec_dot_type(w->type), (uint64_t)w->n_in, &row);
-    return (size_t)row;
-}
 
 struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_threads)
 {
@@ -319,9 +502,9 @@ struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_thread
         }
     }
     f->actq_row = row;
-    f->actq = xmalloc_aligned(B * row);
-    f->head_tmp = xmalloc_aligned((size_t)n_threads * (size_t)(hp->head_dim + hp->head_dim_v) *
-                                  sizeof(float) + 64);
+    f->actq = xmalloc_aligned(MM_MAX_PARTS * B * row); /* up to one conversion per part */
+    f->attn_q16 = xmalloc_aligned((size_t)n_threads * (size_t)(hp->head_dim + hp->head_dim_v) *
+                                  sizeof(uint16_t) + 64);
     return f;
 }
 
@@ -340,7 +523,10 @@ void fwd_free(struct forward *f)
     free(f->up);
     free(f->rope_cs);
     free(f->actq);
-    free(f->head_tmp);
+    free(f->attn_q16);
+    free(f->attn_scores);
+    free(f->k32);
+    free(f->v32);
     free(f);
 }
 
@@ -365,17 +551,17 @@ static void eval_chunk(struct forward *f, struct kv_cache *kv, const int32_t *to
         const struct layer *L = &m->layers[l];
         struct tok_job tj = {f, kv, L, l, p0, T, 0};
         run_tok(f, &tj, STAGE_ATTN_NORM);
-        matmul(f, &L->wq, f->xn, T, f->q, qd, L->bq, false);
-        matmul(f, &L->wk, f->xn, T, f->kx, kd, L->bk, false);
-        matmul(f, &L->wv, f->xn, T, f->vx, vd, L->bv, false);
+        struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0},
+                                 {&L->wk, f->kx, kd, L->bk, false, NULL, 0},
+                                 {&L->wv, f->vx, vd, L->bv, false, NULL, 0}};
+        matmul_parts(f, f->xn, T, qkv, 3, false);
         run_tok(f, &tj, STAGE_ROPE_STORE);
-        struct attn_job aj = {f, kv, l, p0, T};
-        threadpool_run(f->tp, attn_worker, &aj);
+        attention(f, kv, l, p0, T);
         matmul(f, &L->wo, f->att, T, f->x, hp->n_embd, L->bo, true);
         run_tok(f, &tj, STAGE_FFN_NORM);
-        matmul(f, &L->w_gate, f->xn, T, f->gate, hp->n_ff, NULL, false);
-        matmul(f, &L->w_up, f->xn, T, f->up, hp->n_ff, NULL, false);
-        run_tok(f, &tj, STAGE_SWIGLU);
+        struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0},
+                                {&L->w_up, f->up, hp->n_ff, NULL, false, NULL, 0}};
+        matmul_parts(f, f->xn, T, gu, 2, true); /* silu(gate) * up, in the same region */
         matmul(f, &L->w_down, f->gate, T, f->x, hp->n_embd, NULL, true);
     }
     kv->n_used = p0 + T;

@@ -5,6 +5,7 @@
 #include "engine/quant.h"
 
 #include <cpuid.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,51 @@ static void ref_quantize_act(enum dtype act, const float *x, void *y, int64_t n)
         quant_quantize_row_ref(act, x, y, n);
 }
 
-static const struct kernels g_ref = {"ref", ref_vec_dot, ref_quantize_act};
+static void ref_f16_mad(int64_t n, uint16_t *y, const uint16_t *x, float v)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fp32_to_fp16(fmaf(fp16_to_fp32(x[i]), v, fp16_to_fp32(y[i])));
+}
+
+static void ref_f16_scale(int64_t n, uint16_t *y, float v)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fp32_to_fp16(fp16_to_fp32(y[i]) * v);
+}
+
+static void ref_f16_to_f32(int64_t n, float *y, const uint16_t *x)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fp16_to_fp32(x[i]);
+}
+
+static void ref_f32_axpy(int64_t n, float *y, const float *x, float a)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void kernels_tile_by_dots(const struct kernels *k, enum dtype t, int64_t n, const void *w,
+                          size_t w_row, int nr, const void *a, size_t a_row, int nc, float *out,
+                          size_t out_stride)
+{
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++)
+            out[(size_t)c * out_stride + (size_t)r] =
+                k->vec_dot(t, n, (const char *)w + (size_t)r * w_row, (const char *)a + (size_t)c * a_row);
+}
+
+static const struct kernels g_ref;
+
+static void ref_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int nr, const void *a,
+                     size_t a_row, int nc, float *out, size_t out_stride)
+{
+    kernels_tile_by_dots(&g_ref, t, n, w, w_row, nr, a, a_row, nc, out, out_stride);
+}
+
+static const struct kernels g_ref = {"ref",          ref_vec_dot,   ref_tile,
+                                     ref_quantize_act, ref_f16_mad, ref_f16_scale,
+                                     ref_f16_to_f32,   ref_f32_axpy};
 
 const struct kernels *kernels_ref(void) { return &g_ref; }
 
@@ -30,11 +75,12 @@ const struct kernels *kernels_ref(void) { return &g_ref; }
  * answer is the same under gcc and clang (whose __builtin_cpu_supports names differ). */
 struct cpu_features {
     bool avx2, fma, f16c;
+    bool avx512; /* F, BW, VL, DQ and VNNI, with the OS saving the zmm and opmask state */
 };
 
 static struct cpu_features cpu_features(void)
 {
-    struct cpu_features f = {false, false, false};
+    struct cpu_features f = {false, false, false, false};
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
@@ -50,6 +96,10 @@ static struct cpu_features cpu_features(void)
     f.avx2 = b & (1u << 5);
     f.fma = fma;
     f.f16c = f16c;
+    bool zmm_state = (xlo & 0xe6) == 0xe6; /* opmask, upper zmm0-15, zmm16-31 */
+    bool avx512f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
+    bool vnni = c & (1u << 11);
+    f.avx512 = zmm_state && avx512f && dq && bw && vl && vnni;
 #endif
     return f;
 }
@@ -61,6 +111,8 @@ const struct kernels *kernels_for(const char *name)
     struct cpu_features f = cpu_features();
     if (strcmp(name, "avx2") == 0 && f.avx2 && f.fma && f.f16c)
         return kernels_avx2();
+    if (strcmp(name, "avx512") == 0 && f.avx512 && f.avx2 && f.fma && f.f16c)
+        return kernels_avx512();
     return NULL;
 }
 
@@ -69,7 +121,7 @@ const struct kernels *kernels_get(void)
     static const struct kernels *chosen;
     if (!chosen) {
         const char *force = getenv("BATON_KERNELS");
-        static const char *const order[] = {"avx2", "ref"};
+        static const char *const order[] = {"avx512", "avx2", "ref"};
         if (force && *force)
             chosen = kernels_for(force);
         for (size_t i = 0; !chosen && i < sizeof order / sizeof *order; i++)
