@@ -53,7 +53,8 @@ static void usage(FILE *f)
             "         (--holdout NAME leaves one data set and its family out)\n"
             "  eval   quality against share of strong calls on one data set and model pair:\n"
             "         APGR, CPT(50%%), CPT(80%%) of the router, a length-only router and random\n"
-            "         routing; --svg draws the curves; without --router only the baselines\n"
+            "         routing; --svg draws the curves; without --router only the baselines;\n"
+            "         --strong @1 is a virtual model that is always right\n"
             "  score  one score per input line: {\"prompt\": ...} or an OpenAI request body\n"
             "         (-f - reads stdin)\n"
             "  lobo   leave-one-benchmark-out: train without each evaluated data set, test on it,\n"
@@ -168,8 +169,8 @@ static int pairset_build(const struct rdata *d, const char *weak, const char *st
                          struct pairset *p)
 {
     memset(p, 0, sizeof *p);
-    int wc = rdata_model(d, weak), sc = rdata_model(d, strong);
-    if (wc < 0 || sc < 0) {
+    int wc = rdata_model(d, weak), sc = rdata_is_virtual_one(strong) ? -2 : rdata_model(d, strong);
+    if (wc < 0 || sc == -1) {
         struct buf b;
         buf_init(&b);
         for (size_t i = 0; i < d->n_models; i++)
@@ -183,7 +184,7 @@ static int pairset_build(const struct rdata *d, const char *weak, const char *st
     p->s = xmalloc_array(d->n_prompts + 1, sizeof *p->s);
     p->texts = xmalloc_array(d->n_prompts + 1, sizeof *p->texts);
     for (size_t i = 0; i < d->n_prompts; i++) {
-        float w = rdata_q(d, i, (size_t)wc), s = rdata_q(d, i, (size_t)sc);
+        float w = rdata_q(d, i, (size_t)wc), s = sc == -2 ? 1.0f : rdata_q(d, i, (size_t)sc);
         if (isnan(w) || isnan(s))
             continue;
         p->w[p->n] = w;

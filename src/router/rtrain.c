@@ -172,6 +172,7 @@ int rtrain_spec_parse(const char *text, const char *name, struct rtrain_spec **o
     *w = 0;
     s->hash_bits = 16;
     s->l2 = 1e-4;
+    s->l2_hashed = -1; /* unset: l2 */
     s->size_power = 0.5;
     s->iterations = 150;
     s->calib_folds = 5;
@@ -227,6 +228,13 @@ int rtrain_spec_parse(const char *text, const char *name, struct rtrain_spec **o
         } else if (!strcmp(k, "l2")) {
             if (parse_num(tok[1], 0, 100, &s->l2))
                 rc = err_set(e, "%s:%d: l2 is a number in 0..100", name, line);
+        } else if (!strcmp(k, "l2_hashed")) {
+            if (parse_num(tok[1], 0, 100, &s->l2_hashed))
+                rc = err_set(e, "%s:%d: l2_hashed is a number in 0..100", name, line);
+        } else if (!strcmp(k, "dataset_bias")) {
+            if (strcmp(tok[1], "0") && strcmp(tok[1], "1"))
+                rc = err_set(e, "%s:%d: dataset_bias is 0 or 1", name, line);
+            s->dataset_bias = tok[1][0] == '1';
         } else if (!strcmp(k, "size_power")) {
             if (parse_num(tok[1], 0, 1, &s->size_power))
                 rc = err_set(e, "%s:%d: size_power is a number in 0..1", name, line);
@@ -240,11 +248,14 @@ int rtrain_spec_parse(const char *text, const char *name, struct rtrain_spec **o
                              !it && !q ? " other than 1" : "");
             *(it ? &s->iterations : q ? &s->n_quantiles : &s->calib_folds) = (int)x;
         } else {
-            rc = err_set(e, "%s:%d: unknown directive '%s' (hash_bits, l2, iterations, "
-                            "size_power, calib_folds, quantiles, dataset)", name, line, k);
+            rc = err_set(e, "%s:%d: unknown directive '%s' (hash_bits, l2, l2_hashed, "
+                            "dataset_bias, iterations, size_power, calib_folds, quantiles, "
+                            "dataset)", name, line, k);
         }
     }
     free(copy);
+    if (s->l2_hashed < 0)
+        s->l2_hashed = s->l2;
     if (rc == 0 && s->n_datasets == 0)
         rc = err_set(e, "%s: no dataset lines", name);
     if (rc) {
@@ -425,6 +436,7 @@ struct example {
     double y, c;          /* soft label, training weight */
     double calib;         /* calibration weight */
     unsigned fold;
+    unsigned ds;          /* index of its data set in the spec */
     const char *text;     /* borrowed from its rdata */
 };
 
@@ -437,7 +449,7 @@ struct trainset {
 };
 
 static void ts_add(struct trainset *t, const char *text, double y, double c, double calib,
-                   unsigned fold, struct rfeat *f)
+                   unsigned fold, unsigned ds, struct rfeat *f)
 {
     rfeat_extract(text, strlen(text), t->hash_bits, f);
     if (t->n == t->cap) {
@@ -459,6 +471,7 @@ static void ts_add(struct trainset *t, const char *text, double y, double c, dou
     x->c = c;
     x->calib = calib;
     x->fold = fold;
+    x->ds = ds;
     x->text = text;
 }
 
@@ -601,7 +614,7 @@ static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
                 continue;
             }
             unsigned fold = (unsigned)(fnv(d->ids[i], fnv(ds->name, 1469598103934665603ull)) >> 33);
-            ts_add(t, d->texts[i], y, ds->weight, ds->calib, fold, f);
+            ts_add(t, d->texts[i], y, ds->weight, ds->calib, fold, (unsigned)k, f);
         }
         free(wc);
         free(sc);
@@ -650,17 +663,20 @@ struct fit {
     const struct trainset *t;
     const unsigned char *use;   /* per example: in this fit */
     double mean[RFEAT_N_DENSE], scale[RFEAT_N_DENSE];
-    size_t n_params;            /* 1 + RFEAT_N_DENSE + 2^hash_bits */
-    double l2;
+    size_t n_hashed;            /* 2^hash_bits */
+    size_t n_ds;                /* per-data-set biases (0: one shared bias) */
+    size_t n_params;            /* 1 + RFEAT_N_DENSE + n_hashed + n_ds */
+    double l2, l2_hashed;
     double wsum;
 };
 
-/* Loss and gradient at x (params: bias, dense, hashed). */
+/* Loss and gradient at x. Parameters: bias, dense weights, hashed weights, then (dataset_bias)
+ * one bias per data set, which replaces the shared bias (left at 0). Biases are not penalized. */
 static double loss_grad(const struct fit *F, const double *x, double *g)
 {
     const struct trainset *t = F->t;
-    const double *wd = x + 1, *wh = x + 1 + RFEAT_N_DENSE;
-    double *gd = g + 1, *gh = g + 1 + RFEAT_N_DENSE;
+    const double *wd = x + 1, *wh = x + 1 + RFEAT_N_DENSE, *wb = wh + F->n_hashed;
+    double *gd = g + 1, *gh = g + 1 + RFEAT_N_DENSE, *gb = gh + F->n_hashed;
     memset(g, 0, F->n_params * sizeof *g);
     double loss = 0;
     for (size_t i = 0; i < t->n; i++) {
@@ -668,7 +684,7 @@ static double loss_grad(const struct fit *F, const double *x, double *g)
             continue;
         const struct example *ex = &t->ex[i];
         double xs[RFEAT_N_DENSE];
-        double z = x[0];
+        double z = F->n_ds ? wb[ex->ds] : x[0];
         for (int j = 0; j < RFEAT_N_DENSE; j++) {
             xs[j] = ((double)ex->dense[j] - F->mean[j]) * F->scale[j];
             z += wd[j] * xs[j];
@@ -683,19 +699,26 @@ static double loss_grad(const struct fit *F, const double *x, double *g)
         loss += c * (sp - ex->y * z);
         double p = 1 / (1 + exp(-z));
         double dz = c * (p - ex->y);
-        g[0] += dz;
+        if (F->n_ds)
+            gb[ex->ds] += dz;
+        else
+            g[0] += dz;
         for (int j = 0; j < RFEAT_N_DENSE; j++)
             gd[j] += dz * xs[j];
         double dh = dz * ex->hv;
         for (uint32_t k = 0; k < ex->n; k++)
             gh[idx[k]] += dh;
     }
-    double reg = 0;
-    for (size_t j = 1; j < F->n_params; j++) {
-        reg += x[j] * x[j];
-        g[j] += F->l2 * x[j];
+    double reg = 0, reg_h = 0;
+    for (size_t j = 0; j < RFEAT_N_DENSE; j++) {
+        reg += wd[j] * wd[j];
+        gd[j] += F->l2 * wd[j];
     }
-    return loss + 0.5 * F->l2 * reg;
+    for (size_t j = 0; j < F->n_hashed; j++) {
+        reg_h += wh[j] * wh[j];
+        gh[j] += F->l2_hashed * wh[j];
+    }
+    return loss + 0.5 * F->l2 * reg + 0.5 * F->l2_hashed * reg_h;
 }
 
 static double dot(const double *a, const double *b, size_t n)
@@ -796,8 +819,10 @@ static int fit_model(const struct rtrain_spec *s, const struct trainset *t,
                      const unsigned char *use, const float *quantiles, uint32_t n_q,
                      const char *meta, FILE *log, struct buf *img, struct err *e)
 {
-    struct fit F = {.t = t, .use = use, .l2 = s->l2};
-    F.n_params = 1 + RFEAT_N_DENSE + ((size_t)1 << t->hash_bits);
+    struct fit F = {.t = t, .use = use, .l2 = s->l2, .l2_hashed = s->l2_hashed};
+    F.n_hashed = (size_t)1 << t->hash_bits;
+    F.n_ds = s->dataset_bias ? s->n_datasets : 0;
+    F.n_params = 1 + RFEAT_N_DENSE + F.n_hashed + F.n_ds;
     double wsum = 0;
     double m1[RFEAT_N_DENSE] = {0}, m2[RFEAT_N_DENSE] = {0};
     for (size_t i = 0; i < t->n; i++) {
@@ -825,6 +850,14 @@ static int fit_model(const struct rtrain_spec *s, const struct trainset *t,
     }
     double *x = xcalloc(F.n_params, sizeof *x);
     lbfgs(&F, x, s->iterations, log);
+    if (F.n_ds) { /* the file's one bias: the data set biases' mean, weighted as in the fit */
+        const double *wb = x + 1 + RFEAT_N_DENSE + F.n_hashed;
+        double b = 0;
+        for (size_t i = 0; i < t->n; i++)
+            if (use[i])
+                b += t->ex[i].c * wb[t->ex[i].ds];
+        x[0] = b / wsum;
+    }
     float mean[RFEAT_N_DENSE], scale[RFEAT_N_DENSE], wd[RFEAT_N_DENSE];
     for (int j = 0; j < RFEAT_N_DENSE; j++) {
         mean[j] = (float)F.mean[j];
@@ -933,7 +966,8 @@ int rtrain_run(const struct rtrain_spec *s, const struct rtrain_opts *o, struct 
         weighted_quantiles(sc, t.n, quant, n_q);
         buf_printf(&meta, "calibration: %s scores, %u quantiles; median score %.4f\n",
                    folds ? "out-of-fold" : "in-sample", n_q, (double)quant[n_q / 2]);
-        buf_printf(&meta, "hyper-parameters: l2 %g, iterations %d, size_power %g\n\n", s->l2,
+        buf_printf(&meta, "hyper-parameters: l2 %g, l2_hashed %g, dataset_bias %d, iterations "
+                          "%d, size_power %g\n\n", s->l2, s->l2_hashed, (int)s->dataset_bias,
                    s->iterations, s->size_power);
         buf_puts(&meta, s->text);
         for (size_t i = 0; i < t.n; i++)

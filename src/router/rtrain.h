@@ -6,6 +6,10 @@
  *
  *   hash_bits 16          buckets of the hashed features (2^hash_bits float weights)
  *   l2 1e-4               L2 penalty on every weight but the bias
+ *   l2_hashed 1e-4        L2 penalty on the hashed weights (default: l2)
+ *   dataset_bias 1        one bias per data set while fitting (their labels are on scales that
+ *                         do not compare), so the shared weights learn what ranks prompts
+ *                         within a data set; the file keeps their weighted mean
  *   iterations 150        L-BFGS iterations (full batch, deterministic)
  *   size_power 0.5        a data set's total weight grows as n_prompts^size_power
  *   calib_folds 5         out-of-fold scores calibrate the threshold (0: in-sample scores)
@@ -56,7 +60,8 @@ struct rtrain_spec {
     char *path;
     char *text;          /* the spec as read (stored in the model's description) */
     unsigned hash_bits;
-    double l2, size_power;
+    double l2, l2_hashed, size_power;
+    bool dataset_bias;
     int iterations, calib_folds, n_quantiles;
     struct rtrain_dataset *datasets;
     size_t n_datasets;
