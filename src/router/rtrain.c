@@ -962,10 +962,31 @@ int rtrain_run(const struct rtrain_spec *s, const struct rtrain_opts *o, struct 
                                         t.ex[i].calib};
         rmodel_free(m);
     }
+    float *raw = rc == 0 ? xmalloc_array(t.n, sizeof *raw) : NULL;
+    for (size_t i = 0; rc == 0 && i < t.n; i++)
+        raw[i] = sc[i].score; /* weighted_quantiles sorts sc */
     if (rc == 0) {
         weighted_quantiles(sc, t.n, quant, n_q);
         buf_printf(&meta, "calibration: %s scores, %u quantiles; median score %.4f\n",
                    folds ? "out-of-fold" : "in-sample", n_q, (double)quant[n_q / 2]);
+        /* how the one threshold splits each data set: the mix is calibrated, not each part */
+        for (int k = 0; k < 2; k++) {
+            double frac = k ? 0.5 : 0.3;
+            float thr = quant[(uint32_t)(frac * (n_q - 1) + 0.5)];
+            buf_printf(&meta, "strong share at strong_fraction %.1f (threshold %.4f):", frac,
+                       (double)thr);
+            for (size_t d = 0; d < s->n_datasets; d++) {
+                double wd = 0, ws = 0;
+                for (size_t i = 0; i < t.n; i++)
+                    if (t.ex[i].ds == d) {
+                        wd += t.ex[i].calib;
+                        ws += raw[i] < thr ? t.ex[i].calib : 0;
+                    }
+                if (wd > 0)
+                    buf_printf(&meta, " %s %.2f", s->datasets[d].name, ws / wd);
+            }
+            buf_puts(&meta, "\n");
+        }
         buf_printf(&meta, "hyper-parameters: l2 %g, l2_hashed %g, dataset_bias %d, iterations "
                           "%d, size_power %g\n\n", s->l2, s->l2_hashed, (int)s->dataset_bias,
                    s->iterations, s->size_power);
@@ -976,6 +997,7 @@ int rtrain_run(const struct rtrain_spec *s, const struct rtrain_opts *o, struct 
             fprintf(o->log, "train: final fit on %zu prompts\n", t.n);
         rc = fit_model(s, &t, use, quant, n_q, meta.data, o->log, out, e);
     }
+    free(raw);
     free(f);
     free(sc);
     free(quant);
