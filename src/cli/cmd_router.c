@@ -259,7 +259,7 @@ static int cmd_eval(const struct opts *o)
         return cli_fail("router eval: --data DIR, --weak MODEL and --strong MODEL are required");
     struct err e;
     struct rmodel *m = NULL;
-    if (o->router && rmodel_load(o->router, &m, &e))
+    if (o->router && rmodel_open(o->router, &m, &e))
         return cli_fail("router eval: %s", e.msg);
     struct rdata *d = NULL;
     if (rdata_load(o->data, &d, &e) || (o->group && rdata_keep_groups(d, o->group, &e) < 0)) {
@@ -362,7 +362,7 @@ static int cmd_score(const struct opts *o)
         return cli_fail("router score: --router FILE and -f PROMPTS.jsonl are required");
     struct err e;
     struct rmodel *m;
-    if (rmodel_load(o->router, &m, &e))
+    if (rmodel_open(o->router, &m, &e))
         return cli_fail("router score: %s", e.msg);
     struct buf in;
     buf_init(&in);

@@ -683,35 +683,31 @@ static int parse_rule(struct ctx *c, const struct config *cfg, const yaml_node_t
     return check_tier_ref(c, cfg, map_find(c, n, "tier"), p, r->tier);
 }
 
-static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, size_t index,
-                       struct route_config *rt)
+/* The keys of one strategy, refused in a route of another (they would be ignored). */
+static int refuse_keys(struct ctx *c, const yaml_node_t *n, const char *path,
+                       const char *const *keys, const char *strategy)
 {
-    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback", NULL};
-    char path[256], p[256];
-    bool failed = false;
-    pathf(path, sizeof path, "routes[%zu]", index);
-    if (want(c, n, YAML_MAPPING_NODE, path) || check_keys(c, n, path, keys) ||
-        get_str(c, n, "name", path, true, false, &rt->name) || check_name(c, n, path, rt->name))
-        return -1;
-    const yaml_node_t *name_node = map_find(c, n, "name");
-    subpath(p, sizeof p, path, "name");
-    if (config_tier(cfg, rt->name))
-        return fail(c, name_node, p, "'%s' is already a tier name; a model name must mean one "
-                                     "thing", rt->name);
-    for (size_t i = 0; i < index; i++)
-        if (!strcmp(cfg->routes[i].name, rt->name))
-            return fail(c, name_node, p, "duplicate route name '%s'", rt->name);
-    pathf(path, sizeof path, "routes.%s", rt->name);
-
-    rt->strategy = xstrdup("rules");
-    if (get_str(c, n, "strategy", path, false, false, &rt->strategy))
-        return -1;
-    struct err se;
-    if (route_strategy_check(rt->strategy, &se)) {
-        subpath(p, sizeof p, path, "strategy");
-        return fail(c, map_find(c, n, "strategy"), p, "%s", se.msg);
+    char p[256];
+    for (; *keys; keys++) {
+        const yaml_node_t *v = map_find(c, n, *keys);
+        if (v != n) {
+            subpath(p, sizeof p, path, *keys);
+            return fail(c, v, p, "belongs to strategy %s; this route's strategy is %s",
+                        !strcmp(strategy, "rules") ? "learned" : "rules", strategy);
+        }
     }
+    return 0;
+}
 
+static int parse_rules(struct ctx *c, struct config *cfg, const yaml_node_t *n,
+                       const char *path, struct route_config *rt)
+{
+    static const char *const learned_keys[] = {"router", "strong_fraction", "weak", "strong",
+                                               NULL};
+    char p[256];
+    bool failed = false;
+    if (refuse_keys(c, n, path, learned_keys, "rules"))
+        return -1;
     yaml_node_t *rules = map_get(c, n, "rules", path, &failed);
     subpath(p, sizeof p, path, "rules");
     if (failed || (rules && want(c, rules, YAML_SEQUENCE_NODE, p)))
@@ -735,7 +731,93 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
     if (get_str(c, n, "default", path, true, false, &rt->default_tier))
         return -1;
     subpath(p, sizeof p, path, "default");
-    if (check_tier_ref(c, cfg, map_find(c, n, "default"), p, rt->default_tier))
+    return check_tier_ref(c, cfg, map_find(c, n, "default"), p, rt->default_tier);
+}
+
+static int parse_learned(struct ctx *c, struct config *cfg, const yaml_node_t *n,
+                         const char *path, struct route_config *rt)
+{
+    static const char *const rules_keys[] = {"rules", "default", NULL};
+    char p[256];
+    bool failed = false;
+    if (refuse_keys(c, n, path, rules_keys, "learned"))
+        return -1;
+    for (int strong = 0; strong < 2; strong++) {
+        const char *key = strong ? "strong" : "weak";
+        char **dst = strong ? &rt->strong_tier : &rt->weak_tier;
+        if (get_str(c, n, key, path, true, false, dst))
+            return -1;
+        subpath(p, sizeof p, path, key);
+        if (check_tier_ref(c, cfg, map_find(c, n, key), p, *dst))
+            return -1;
+    }
+    if (!strcmp(rt->weak_tier, rt->strong_tier)) {
+        subpath(p, sizeof p, path, "strong");
+        return fail(c, map_find(c, n, "strong"), p, "'%s' is also the weak tier; a learned "
+                                                    "route picks between two tiers",
+                    rt->strong_tier);
+    }
+    rt->strong_fraction = 0.3;
+    const yaml_node_t *v = map_get(c, n, "strong_fraction", path, &failed);
+    subpath(p, sizeof p, path, "strong_fraction");
+    if (failed || (v && want(c, v, YAML_SCALAR_NODE, p)))
+        return -1;
+    if (v) {
+        const char *t = scalar(v);
+        char *end;
+        errno = 0;
+        double x = strtod(t, &end);
+        if (v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || end == t || *end || errno ||
+            !(x >= 0 && x <= 1))
+            return fail(c, v, p, "expected a number in 0..1 (the share of requests for the "
+                                 "strong tier), got '%.64s'", t);
+        rt->strong_fraction = x;
+    }
+    char *router = NULL;
+    if (get_str(c, n, "router", path, false, false, &router))
+        return -1;
+    rt->router = !router || !strcmp(router, ROUTE_LEARNED_BUILTIN) ? xstrdup(ROUTE_LEARNED_BUILTIN)
+                                                            : resolve_path(c->base_dir, router);
+    free(router);
+    struct err le;
+    if (route_learned_check(rt->router, &le)) {
+        subpath(p, sizeof p, path, "router");
+        return fail(c, map_find(c, n, "router"), p, "%s", le.msg);
+    }
+    return 0;
+}
+
+static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, size_t index,
+                       struct route_config *rt)
+{
+    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback",
+                                       "router", "strong_fraction", "weak", "strong", NULL};
+    char path[256], p[256];
+    pathf(path, sizeof path, "routes[%zu]", index);
+    if (want(c, n, YAML_MAPPING_NODE, path) || check_keys(c, n, path, keys) ||
+        get_str(c, n, "name", path, true, false, &rt->name) || check_name(c, n, path, rt->name))
+        return -1;
+    const yaml_node_t *name_node = map_find(c, n, "name");
+    subpath(p, sizeof p, path, "name");
+    if (config_tier(cfg, rt->name))
+        return fail(c, name_node, p, "'%s' is already a tier name; a model name must mean one "
+                                     "thing", rt->name);
+    for (size_t i = 0; i < index; i++)
+        if (!strcmp(cfg->routes[i].name, rt->name))
+            return fail(c, name_node, p, "duplicate route name '%s'", rt->name);
+    pathf(path, sizeof path, "routes.%s", rt->name);
+
+    rt->strategy = xstrdup("rules");
+    if (get_str(c, n, "strategy", path, false, false, &rt->strategy))
+        return -1;
+    struct err se;
+    if (route_strategy_check(rt->strategy, &se)) {
+        subpath(p, sizeof p, path, "strategy");
+        return fail(c, map_find(c, n, "strategy"), p, "%s", se.msg);
+    }
+
+    if (!strcmp(rt->strategy, "learned") ? parse_learned(c, cfg, n, path, rt)
+                                           : parse_rules(c, cfg, n, path, rt))
         return -1;
 
     const yaml_node_t **items = NULL;
@@ -940,6 +1022,9 @@ void config_free(struct config *c)
         free(r->name);
         free(r->strategy);
         free(r->default_tier);
+        free(r->router);
+        free(r->weak_tier);
+        free(r->strong_tier);
         free_strs(r->fallback, r->n_fallback);
     }
     free(c->routes);

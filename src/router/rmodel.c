@@ -256,6 +256,14 @@ int rmodel_load(const char *path, struct rmodel **out, struct err *e)
     return rc;
 }
 
+int rmodel_open(const char *path, struct rmodel **out, struct err *e)
+{
+    if (!strcmp(path, RMODEL_BUILTIN))
+        return rmodel_parse(rmodel_builtin, rmodel_builtin_size,
+                            "the built-in router (baton-router-v1)", out, e);
+    return rmodel_load(path, out, e);
+}
+
 static float sigmoid(float z)
 {
     return 1.0f / (1.0f + expf(-z));

@@ -68,6 +68,14 @@ int rmodel_parse(const void *data, size_t len, const char *name, struct rmodel *
 int rmodel_load(const char *path, struct rmodel **out, struct err *e);
 void rmodel_free(struct rmodel *m);
 
+/* The router file baton ships (models/router/baton-router-v1.router), compiled into the binary
+ * by cmake/embed.cmake; RMODEL_BUILTIN names it in configs and on the command line. */
+#define RMODEL_BUILTIN "builtin"
+extern const unsigned char rmodel_builtin[];
+extern const size_t rmodel_builtin_size;
+/* rmodel_load, with path RMODEL_BUILTIN meaning the compiled-in file. */
+int rmodel_open(const char *path, struct rmodel **out, struct err *e);
+
 /* P(weak as good as strong) for text[0..len). scratch: caller-provided working space (about
  * 33 KB: keep one per thread, not on a small stack). No allocation; the hot-path call. */
 float rmodel_score(const struct rmodel *m, const char *text, size_t len, struct rfeat *scratch);

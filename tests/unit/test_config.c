@@ -370,8 +370,12 @@ static void test_errors(void)
     EXPECT_ERR(TIERS "routes:\n  - name: r\n    rules:\n      - { name: a, min_chars: 1, tier: cloud }\n"
                      "      - { name: a, min_chars: 2, tier: cloud }\n    default: small\n",
                "<config>:13: routes.r.rules[1]: duplicate rule name 'a'");
+    EXPECT_ERR(TIERS "routes:\n  - name: r\n    strategy: cascade\n    default: small\n",
+               "<config>:11: routes.r.strategy: unknown strategy 'cascade' (known: rules, "
+               "learned)");
     EXPECT_ERR(TIERS "routes:\n  - name: r\n    strategy: learned\n    default: small\n",
-               "<config>:11: routes.r.strategy: unknown strategy 'learned' (known: rules)");
+               "<config>:12: routes.r.default: belongs to strategy rules; this route's strategy "
+               "is learned");
     EXPECT_ERR(TIERS "routes:\n  - name: r\n    default: small\n"
                      "    fallback: [cloud, small, a, b, c, d, e, f]\n",
                "<config>:12: routes.r.fallback[2]: unknown tier 'a' (tiers: small, cloud)");
