@@ -4,7 +4,7 @@
  *   baton router eval  --data DIR --weak MODEL --strong MODEL [--router FILE] [--group G,...]
  *                      [--svg OUT.svg] [--title TEXT] [--json]
  *   baton router score --router FILE -f PROMPTS.jsonl
- *   baton router lobo  --spec FILE --data DIR [--only NAME,...] [--svg-dir DIR]
+ *   baton router lobo  --spec FILE --data DIR [--only NAME,...] [--svg-dir DIR] [--within K]
  *   baton router bench [--router FILE] --data DIR [--repeat N] [--json]
  *
  * train fits the router described by a spec (src/router/rtrain.h) on the outcome data under DIR
@@ -48,6 +48,7 @@ static void usage(FILE *f)
             "                          [--group G,...] [--svg OUT.svg] [--title TEXT] [--json]\n"
             "       baton router score --router FILE -f PROMPTS.jsonl\n"
             "       baton router lobo  --spec FILE --data DIR [--only NAME,...] [--svg-dir DIR]\n"
+            "                          [--within K]\n"
             "       baton router bench [--router FILE] --data DIR [--repeat N] [--json]\n"
             "\n"
             "The learned router (docs/routing.md): it scores a request with P(the weak tier's\n"
@@ -61,7 +62,9 @@ static void usage(FILE *f)
             "  score  one score per input line: {\"prompt\": ...} or an OpenAI request body\n"
             "         (-f - reads stdin)\n"
             "  lobo   leave-one-benchmark-out: train without each evaluated data set, test on it,\n"
-            "         print a markdown table\n"
+            "         print a markdown table; --within K instead tests each data set K-fold\n"
+            "         inside it (trained on everything but the test fold: in-benchmark, the\n"
+            "         setting of RouteLLM's published figures)\n"
             "  bench  time of one decision (features + score) on each prompt of a data set, one\n"
             "         core: p50, p90, p99, max in microseconds\n"
             "--router FILE takes a router file or 'builtin' (the one compiled in, the default\n"
@@ -71,7 +74,7 @@ static void usage(FILE *f)
 /* Options as name/value pairs; flags have value "". */
 struct opts {
     const char *spec, *data, *out, *holdout, *router, *weak, *strong, *group, *svg, *title,
-        *file, *only, *svg_dir, *repeat;
+        *file, *only, *svg_dir, *repeat, *within;
     bool quiet, json;
 };
 
@@ -91,7 +94,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                            : !strcmp(a, "-f") || !strcmp(a, "--file") ? &o->file
                            : !strcmp(a, "--only") ? &o->only
                            : !strcmp(a, "--svg-dir") ? &o->svg_dir
-                           : !strcmp(a, "--repeat") ? &o->repeat : NULL;
+                           : !strcmp(a, "--repeat") ? &o->repeat
+                           : !strcmp(a, "--within") ? &o->within : NULL;
         if (dst && v) {
             *dst = argv[++i];
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -164,6 +168,7 @@ struct pairset {
     size_t n;
     double *w, *s;
     const char **texts;  /* borrowed from the rdata */
+    const char **ids;    /* borrowed from the rdata */
 };
 
 static void pairset_free(struct pairset *p)
@@ -171,6 +176,7 @@ static void pairset_free(struct pairset *p)
     free(p->w);
     free(p->s);
     free(p->texts);
+    free(p->ids);
 }
 
 static int pairset_build(const struct rdata *d, const char *weak, const char *strong,
@@ -191,12 +197,14 @@ static int pairset_build(const struct rdata *d, const char *weak, const char *st
     p->w = xmalloc_array(d->n_prompts + 1, sizeof *p->w);
     p->s = xmalloc_array(d->n_prompts + 1, sizeof *p->s);
     p->texts = xmalloc_array(d->n_prompts + 1, sizeof *p->texts);
+    p->ids = xmalloc_array(d->n_prompts + 1, sizeof *p->ids);
     for (size_t i = 0; i < d->n_prompts; i++) {
         float w = rdata_q(d, i, (size_t)wc), s = sc == -2 ? 1.0f : rdata_q(d, i, (size_t)sc);
         if (isnan(w) || isnan(s))
             continue;
         p->w[p->n] = w;
         p->s[p->n] = s;
+        p->ids[p->n] = d->ids[i];
         p->texts[p->n++] = d->texts[i];
     }
     if (!p->n)
@@ -219,8 +227,10 @@ static void evaluation_free(struct evaluation *ev)
             reval_curve_free(&ev->c[i]);
 }
 
-/* Curves of the router (if m), the length baseline and the oracle on p. */
-static int evaluate(const struct pairset *p, const struct rmodel *m, struct evaluation *ev)
+/* Curves of the router (if m, or given its urgencies ur), the length baseline and the oracle
+ * on p. */
+static int evaluate(const struct pairset *p, const struct rmodel *m, const double *ur,
+                    struct evaluation *ev)
 {
     memset(ev, 0, sizeof *ev);
     double *u = xmalloc_array(p->n, sizeof *u);
@@ -228,10 +238,12 @@ static int evaluate(const struct pairset *p, const struct rmodel *m, struct eval
     struct err e;
     int rc = 0;
     for (int k = 0; k < S_COUNT && rc == 0; k++) {
-        if (k == S_ROUTER && !m)
+        if (k == S_ROUTER && !m && !ur)
             continue;
         for (size_t i = 0; i < p->n; i++)
-            u[i] = k == S_ROUTER   ? 1.0 - rmodel_score(m, p->texts[i], strlen(p->texts[i]), f)
+            u[i] = k == S_ROUTER   ? (ur ? ur[i]
+                                         : 1.0 - rmodel_score(m, p->texts[i], strlen(p->texts[i]),
+                                                              f))
                    : k == S_LENGTH ? (double)strlen(p->texts[i])
                                    : p->s[i] - p->w[i];
         if (reval_curve(u, p->w, p->s, p->n, &ev->c[k], &e))
@@ -279,7 +291,7 @@ static int cmd_eval(const struct opts *o)
     struct evaluation ev;
     int rc = pairset_build(d, o->weak, o->strong, &p);
     if (rc == 0)
-        rc = evaluate(&p, m, &ev);
+        rc = evaluate(&p, m, NULL, &ev);
     if (rc == 0) {
         static const char *const names[S_COUNT] = {"learned", "length", "oracle"};
         const struct reval_curve *c0 = &ev.c[S_LENGTH];
@@ -430,32 +442,45 @@ static bool in_csv(const char *list, const char *s)
     return false;
 }
 
-static int lobo_one(const struct rtrain_spec *s, const struct rtrain_dataset *ds,
+/* Trains without ds (leave-one-benchmark-out), or with --within K once per fold of ds (each
+ * fold scored by the model trained without it), and prints ds's table row. */
+static int lobo_one(const struct rtrain_spec *s, const struct rtrain_dataset *ds, int within,
                     const struct opts *o)
 {
     struct err e;
-    struct rtrain_opts to = {.data_root = o->data, .holdout = ds->name,
-                             .log = o->quiet ? NULL : stderr};
-    struct buf img;
-    buf_init(&img);
-    struct rmodel *m = NULL;
     struct rdata *d = NULL;
     int rc = 0;
     if (!o->quiet)
-        fprintf(stderr, "lobo: holding out %s\n", ds->name);
+        fprintf(stderr, "lobo: holding out %s%s\n", ds->name, within ? " fold by fold" : "");
     char *path = rtrain_dataset_path(o->data, ds);
-    struct rtrain_spec quick = *s; /* APGR does not depend on the threshold: no calibration */
-    quick.calib_folds = 0;
-    if (rtrain_run(&quick, &to, &img, &e) || rmodel_parse(img.data, img.len, ds->name, &m, &e) ||
-        rdata_load(path, &d, &e) || (ds->groups && rdata_keep_groups(d, ds->groups, &e) < 0))
+    if (rdata_load(path, &d, &e) || (ds->groups && rdata_keep_groups(d, ds->groups, &e) < 0))
         rc = cli_fail("router lobo: %s: %s", ds->name, e.msg);
     free(path);
     struct pairset p = {0};
-    struct evaluation ev;
     if (rc == 0)
         rc = pairset_build(d, ds->eval_weak, ds->eval_strong, &p);
+    double *ur = rc == 0 ? xmalloc_array(p.n ? p.n : 1, sizeof *ur) : NULL;
+    struct rfeat *f = xmalloc(sizeof *f);
+    struct rtrain_spec quick = *s; /* APGR does not depend on the threshold: no calibration */
+    quick.calib_folds = 0;
+    for (int k = 0; rc == 0 && k < (within ? within : 1); k++) {
+        struct rtrain_opts to = {.data_root = o->data, .holdout = ds->name, .test_folds = within,
+                                 .test_fold = k, .log = o->quiet ? NULL : stderr};
+        struct buf img;
+        buf_init(&img);
+        struct rmodel *m = NULL;
+        if (rtrain_run(&quick, &to, &img, &e) || rmodel_parse(img.data, img.len, ds->name, &m, &e))
+            rc = cli_fail("router lobo: %s: %s", ds->name, e.msg);
+        for (size_t i = 0; rc == 0 && i < p.n; i++)
+            if (!within || rtrain_fold(ds->name, p.ids[i]) % (unsigned)within == (unsigned)k)
+                ur[i] = 1.0 - rmodel_score(m, p.texts[i], strlen(p.texts[i]), f);
+        rmodel_free(m);
+        buf_free(&img);
+    }
+    free(f);
+    struct evaluation ev;
     if (rc == 0)
-        rc = evaluate(&p, m, &ev);
+        rc = evaluate(&p, NULL, ur, &ev);
     if (rc == 0) {
         const struct reval_curve *r = &ev.c[S_ROUTER], *l = &ev.c[S_LENGTH],
                                  *x = &ev.c[S_ORACLE];
@@ -468,15 +493,16 @@ static int lobo_one(const struct rtrain_spec *s, const struct rtrain_dataset *ds
         if (o->svg_dir) {
             char svg[4096], title[512];
             snprintf(svg, sizeof svg, "%s/%s.svg", o->svg_dir, ds->name);
-            snprintf(title, sizeof title, "%s held out (trained on the rest)", ds->name);
+            snprintf(title, sizeof title, within ? "%s, %d-fold within the benchmark"
+                                                 : "%s held out (trained on the rest)",
+                     ds->name, within);
             rc = write_svg(svg, title, ds->eval_weak, ds->eval_strong, &ev, "learned router");
         }
         evaluation_free(&ev);
     }
+    free(ur);
     pairset_free(&p);
     rdata_free(d);
-    rmodel_free(m);
-    buf_free(&img);
     return rc;
 }
 
@@ -488,19 +514,31 @@ static int cmd_lobo(const struct opts *o)
     struct rtrain_spec *s;
     if (rtrain_spec_load(o->spec, &s, &e))
         return cli_fail("router lobo: %s", e.msg);
+    int within = 0;
+    if (o->within) {
+        char *end;
+        errno = 0;
+        long k = strtol(o->within, &end, 10);
+        if (end == o->within || *end || errno || k < 2 || k > 20) {
+            rtrain_spec_free(s);
+            return cli_fail("router lobo: --within '%s' is not a fold count in 2..20", o->within);
+        }
+        within = (int)k;
+    }
     if (o->svg_dir)
         mkdir(o->svg_dir, 0777);
-    printf("| held out | prompts | weak / strong | quality weak / strong | learned APGR "
+    printf("| %s | prompts | weak / strong | quality weak / strong | learned APGR "
            "(RouteLLM's estimate) | CPT(50%%) | CPT(80%%) | length APGR | CPT(50%%) | "
            "CPT(80%%) | random APGR | oracle APGR |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+           within ? "tested (k-fold within)" : "held out");
     int rc = 0;
     size_t done = 0;
     for (size_t i = 0; i < s->n_datasets && rc == 0; i++) {
         const struct rtrain_dataset *ds = &s->datasets[i];
         if (!ds->eval_weak || (o->only && !in_csv(o->only, ds->name)))
             continue;
-        rc = lobo_one(s, ds, o);
+        rc = lobo_one(s, ds, within, o);
         done++;
     }
     if (rc == 0 && !done)

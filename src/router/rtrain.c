@@ -231,6 +231,10 @@ int rtrain_spec_parse(const char *text, const char *name, struct rtrain_spec **o
         } else if (!strcmp(k, "l2_hashed")) {
             if (parse_num(tok[1], 0, 100, &s->l2_hashed))
                 rc = err_set(e, "%s:%d: l2_hashed is a number in 0..100", name, line);
+        } else if (!strcmp(k, "label_rank")) {
+            if (strcmp(tok[1], "0") && strcmp(tok[1], "1"))
+                rc = err_set(e, "%s:%d: label_rank is 0 or 1", name, line);
+            s->label_rank = tok[1][0] == '1';
         } else if (!strcmp(k, "dataset_bias")) {
             if (strcmp(tok[1], "0") && strcmp(tok[1], "1"))
                 rc = err_set(e, "%s:%d: dataset_bias is 0 or 1", name, line);
@@ -249,7 +253,7 @@ int rtrain_spec_parse(const char *text, const char *name, struct rtrain_spec **o
             *(it ? &s->iterations : q ? &s->n_quantiles : &s->calib_folds) = (int)x;
         } else {
             rc = err_set(e, "%s:%d: unknown directive '%s' (hash_bits, l2, l2_hashed, "
-                            "dataset_bias, iterations, size_power, calib_folds, quantiles, "
+                            "dataset_bias, label_rank, iterations, size_power, calib_folds, quantiles, "
                             "dataset)", name, line, k);
         }
     }
@@ -482,6 +486,11 @@ static uint64_t fnv(const char *s, uint64_t h)
     return h;
 }
 
+unsigned rtrain_fold(const char *dataset, const char *id)
+{
+    return (unsigned)(fnv(id, fnv(dataset, 1469598103934665603ull)) >> 33);
+}
+
 /* Columns of a list of model names in d (-2 for the virtual "@1"); -1 with e on an unknown one. */
 static int resolve_models(const struct rdata *d, char *const *names, size_t n, int *cols,
                           const char *ds, struct err *e)
@@ -556,6 +565,35 @@ static int load_dataset(const struct rtrain_dataset *ds, const char *root, struc
     return 0;
 }
 
+static int by_y(const void *a, const void *b)
+{
+    const struct example *x = *(const struct example *const *)a,
+                         *y = *(const struct example *const *)b;
+    return x->y < y->y ? -1 : x->y > y->y;
+}
+
+/* Replaces the labels of ex[0..n) by their mid-rank percentiles in (0, 1), ties sharing their
+ * mean rank: a data set's labels then say only how prompts order within it, on one scale for
+ * every data set. qsort is not stable, but tied labels get the same value, so the result does
+ * not depend on the order it leaves them in. */
+static void rank_labels(struct example *ex, size_t n)
+{
+    struct example **v = xmalloc_array(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = &ex[i];
+    qsort(v, n, sizeof *v, by_y);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && v[j]->y == v[i]->y)
+            j++;
+        double r = ((double)(i + j) / 2.0) / (double)n; /* mean of (k + 0.5) / n over i..j-1 */
+        for (size_t k = i; k < j; k++)
+            v[k]->y = r;
+        i = j;
+    }
+    free(v);
+}
+
 /* Builds the training set: every data set not held out, minus excluded sub-tasks and
  * contaminated prompts. */
 static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
@@ -564,13 +602,17 @@ static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
     const struct rtrain_dataset *h = o->holdout ? rtrain_spec_find(s, o->holdout) : NULL;
     if (o->holdout && !h)
         return err_set(e, "no data set '%.64s' in %s to hold out", o->holdout, s->path);
+    bool within = h && o->test_folds > 0;
+    const struct rtrain_dataset *fam = within ? NULL : h; /* whose family is left out */
     struct u64set held = {0};
     if (h) {
         struct rdata *hd;
         if (load_dataset(h, o->data_root, &hd, e))
             return -1;
         for (size_t i = 0; i < hd->n_prompts; i++)
-            shingles(hd->texts[i], put_shingle, &held);
+            if (!within || rtrain_fold(h->name, hd->ids[i]) % (unsigned)o->test_folds ==
+                               (unsigned)o->test_fold)
+                shingles(hd->texts[i], put_shingle, &held);
         rdata_free(hd);
     }
     l->n = s->n_datasets;
@@ -580,7 +622,7 @@ static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
     /* weights: data set d's prompts share weight_d * n_d^size_power, normalized below */
     for (size_t k = 0; k < s->n_datasets && rc == 0; k++) {
         const struct rtrain_dataset *ds = &s->datasets[k];
-        if (ds->eval_only || family_held_out(h, ds->family))
+        if (ds->eval_only || family_held_out(fam, ds->family))
             continue;
         if ((rc = load_dataset(ds, o->data_root, &l->data[k], e)))
             break;
@@ -593,11 +635,17 @@ static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
             rc = -1;
             break;
         }
-        size_t first = t->n, dropped_family = 0, dropped_overlap = 0, no_label = 0;
+        size_t first = t->n, dropped_family = 0, dropped_overlap = 0, no_label = 0, tested = 0;
         for (size_t i = 0; i < d->n_prompts; i++) {
             char fb[128];
-            if (h && family_held_out(h, group_family(ds, d->groups[i], fb, sizeof fb))) {
+            if (fam && family_held_out(fam, group_family(ds, d->groups[i], fb, sizeof fb))) {
                 dropped_family++;
+                continue;
+            }
+            if (within && ds == h &&
+                rtrain_fold(ds->name, d->ids[i]) % (unsigned)o->test_folds ==
+                    (unsigned)o->test_fold) {
+                tested++;
                 continue;
             }
             if (h) {
@@ -613,12 +661,14 @@ static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
                 no_label++;
                 continue;
             }
-            unsigned fold = (unsigned)(fnv(d->ids[i], fnv(ds->name, 1469598103934665603ull)) >> 33);
+            unsigned fold = rtrain_fold(ds->name, d->ids[i]);
             ts_add(t, d->texts[i], y, ds->weight, ds->calib, fold, (unsigned)k, f);
         }
         free(wc);
         free(sc);
         size_t n = t->n - first;
+        if (s->label_rank)
+            rank_labels(t->ex + first, n);
         double per = n ? pow((double)n, s->size_power) / (double)n : 0;
         double ymean = 0;
         for (size_t i = first; i < t->n; i++) {
@@ -629,10 +679,11 @@ static int assemble(const struct rtrain_spec *s, const struct rtrain_opts *o,
         char line[400];
         int w = snprintf(line, sizeof line, "  %-20s %6zu prompts, label mean %.3f", ds->name, n,
                          n ? ymean / (double)n : 0.0);
-        if ((dropped_family || dropped_overlap || no_label) && w > 0 && (size_t)w < sizeof line)
+        if ((dropped_family || dropped_overlap || no_label || tested) && w > 0 &&
+            (size_t)w < sizeof line)
             snprintf(line + w, sizeof line - (size_t)w,
-                     " (dropped: %zu held-out sub-task, %zu overlapping, %zu unmeasured)",
-                     dropped_family, dropped_overlap, no_label);
+                     " (dropped: %zu held-out sub-task, %zu overlapping, %zu unmeasured, %zu in "
+                     "the test fold)", dropped_family, dropped_overlap, no_label, tested);
         buf_printf(meta, "%s\n", line);
         if (o->log)
             fprintf(o->log, "train: %s\n", line);
@@ -987,9 +1038,9 @@ int rtrain_run(const struct rtrain_spec *s, const struct rtrain_opts *o, struct 
             }
             buf_puts(&meta, "\n");
         }
-        buf_printf(&meta, "hyper-parameters: l2 %g, l2_hashed %g, dataset_bias %d, iterations "
-                          "%d, size_power %g\n\n", s->l2, s->l2_hashed, (int)s->dataset_bias,
-                   s->iterations, s->size_power);
+        buf_printf(&meta, "hyper-parameters: l2 %g, l2_hashed %g, dataset_bias %d, label_rank "
+                          "%d, iterations %d, size_power %g\n\n", s->l2, s->l2_hashed,
+                   (int)s->dataset_bias, (int)s->label_rank, s->iterations, s->size_power);
         buf_puts(&meta, s->text);
         for (size_t i = 0; i < t.n; i++)
             use[i] = 1;

@@ -10,6 +10,8 @@
  *   dataset_bias 1        one bias per data set while fitting (their labels are on scales that
  *                         do not compare), so the shared weights learn what ranks prompts
  *                         within a data set; the file keeps their weighted mean
+ *   label_rank 0         replace each data set's labels by their percentile ranks within it
+ *                         (a judge's win probability and a 0/1 outcome then weigh alike)
  *   iterations 150        L-BFGS iterations (full batch, deterministic)
  *   size_power 0.5        a data set's total weight grows as n_prompts^size_power
  *   calib_folds 5         out-of-fold scores calibrate the threshold (0: in-sample scores)
@@ -33,7 +35,8 @@
  * Holding out data set H (leave-one-benchmark-out): every data set of H's family and of its
  * also= families is dropped, sub-tasks mapped to those families by group_family= are dropped,
  * and any remaining training prompt sharing half or more of its 8-word shingles with a prompt
- * of H is dropped (decontamination).
+ * of H is dropped (decontamination). With test_folds (in-benchmark evaluation) only H's test
+ * fold is held out: its family stays, and the decontamination is against the test fold.
  */
 #ifndef BATON_ROUTER_RTRAIN_H
 #define BATON_ROUTER_RTRAIN_H
@@ -61,7 +64,7 @@ struct rtrain_spec {
     char *text;          /* the spec as read (stored in the model's description) */
     unsigned hash_bits;
     double l2, l2_hashed, size_power;
-    bool dataset_bias;
+    bool dataset_bias, label_rank;
     int iterations, calib_folds, n_quantiles;
     struct rtrain_dataset *datasets;
     size_t n_datasets;
@@ -78,12 +81,19 @@ const struct rtrain_dataset *rtrain_spec_find(const struct rtrain_spec *s, const
 struct rtrain_opts {
     const char *data_root;   /* data set paths are relative to it */
     const char *holdout;     /* a data set name to leave out, or NULL */
+    int test_folds;          /* > 0: hold out only the holdout's prompts of fold test_fold (of
+                                test_folds, by rtrain_fold) and train on everything else, its
+                                family and its other folds included (in-benchmark evaluation) */
+    int test_fold;
     FILE *log;               /* progress lines, or NULL */
 };
 
 /* Trains on the spec's data and appends the router file image to out. */
 int rtrain_run(const struct rtrain_spec *s, const struct rtrain_opts *o, struct buf *out,
                struct err *e);
+
+/* The fold hash of a prompt (its id) of a data set: fold k of K is rtrain_fold(...) % K. */
+unsigned rtrain_fold(const char *dataset, const char *id);
 
 /* The paths of data set d under root, joined ("root/path"). Caller frees. */
 char *rtrain_dataset_path(const char *root, const struct rtrain_dataset *d);

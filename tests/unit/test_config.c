@@ -53,7 +53,11 @@ static void test_example(void)
         return;
     CHECK_STR(c->path, path);
     CHECK_EQ_INT(c->n_tiers, 2);
-    CHECK_EQ_INT(c->n_routes, 1);
+    CHECK_EQ_INT(c->n_routes, 2);
+    const struct route_config *smart = config_route(c, "smart");
+    CHECK(smart && !strcmp(smart->strategy, "learned") && !strcmp(smart->weak_tier, "small") &&
+          !strcmp(smart->strong_tier, "large") && !strcmp(smart->router, "builtin") &&
+          smart->strong_fraction == 0.3 && !smart->default_tier);
     const struct tier_config *s = config_tier(c, "small"), *l = config_tier(c, "large");
     CHECK(s && l && !config_tier(c, "auto"));
     if (!s || !l)
