@@ -480,8 +480,7 @@ static const char *learned_decide(void *state, const struct request *req, char *
                           "dense features %+.4f, hashed words %+.4f\n",
                    (double)score, (double)(z_bias + dense + z_hashed), (double)z_bias,
                    (double)dense, (double)z_hashed);
-        /* the dense features that moved z most (weights are folded with the training means,
-         * so each term is w*x and the bias carries -w*mean) */
+        /* the dense features that moved z most away from the mean training prompt's */
         int top[3] = {-1, -1, -1};
         for (int i = 0; i < RFEAT_N_DENSE; i++)
             for (int k = 0; k < 3; k++)
@@ -491,7 +490,7 @@ static const char *learned_decide(void *state, const struct request *req, char *
                     top[k] = i;
                     break;
                 }
-        buf_puts(trace, "  largest dense terms:");
+        buf_puts(trace, "  largest dense terms (against the mean training prompt):");
         for (int k = 0; k < 3; k++)
             buf_printf(trace, " %s %+.3f", rfeat_dense_name((unsigned)top[k]),
                        (double)z_dense[top[k]]);

@@ -27,6 +27,8 @@ struct rmodel {
     unsigned hash_bits;
     float bias;                      /* folded */
     float dense_w[RFEAT_N_DENSE];    /* folded: w * scale */
+    float dense_mean[RFEAT_N_DENSE]; /* for explanations: terms relative to the mean prompt */
+    float file_bias;                 /* the bias as stored (at the mean prompt) */
     float *hashed_w;                 /* [1 << hash_bits] */
     float *quantiles;
     uint32_t n_quantiles;
@@ -230,9 +232,11 @@ int rmodel_parse(const void *data, size_t len, const char *name, struct rmodel *
     for (int i = 0; i < RFEAT_N_DENSE; i++) {
         double w = (double)rdf(dw + 4 * i) * rdf(scale + 4 * i);
         m->dense_w[i] = (float)w;
+        m->dense_mean[i] = rdf(mean + 4 * i);
         b -= w * rdf(mean + 4 * i);
     }
     m->bias = (float)b;
+    m->file_bias = rdf(bias);
     m->hashed_w = xmalloc_array(n_hashed, sizeof *m->hashed_w);
     for (size_t i = 0; i < n_hashed; i++)
         m->hashed_w[i] = rdf(hw + 4 * i);
@@ -277,7 +281,7 @@ float rmodel_score_parts(const struct rmodel *m, const char *text, size_t len,
     for (int i = 0; i < RFEAT_N_DENSE; i++) {
         float c = m->dense_w[i] * f->dense[i];
         if (z_dense)
-            z_dense[i] = c;
+            z_dense[i] = m->dense_w[i] * (f->dense[i] - m->dense_mean[i]);
         z += c;
     }
     float h = 0;
@@ -287,7 +291,7 @@ float rmodel_score_parts(const struct rmodel *m, const char *text, size_t len,
     if (z_hashed)
         *z_hashed = h;
     if (z_bias)
-        *z_bias = m->bias;
+        *z_bias = m->file_bias;
     return sigmoid(z + h);
 }
 

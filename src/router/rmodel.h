@@ -80,7 +80,8 @@ int rmodel_open(const char *path, struct rmodel **out, struct err *e);
  * 33 KB: keep one per thread, not on a small stack). No allocation; the hot-path call. */
 float rmodel_score(const struct rmodel *m, const char *text, size_t len, struct rfeat *scratch);
 /* The same with the parts of z, for explanations: z_dense[RFEAT_N_DENSE] receives each dense
- * feature's contribution, *z_hashed the hashed features' sum, *z_bias the bias. */
+ * feature's term relative to the mean training prompt (dense_w * (x - mean) * scale), *z_hashed
+ * the hashed features' sum, *z_bias the stored bias; z is their sum (to float rounding). */
 float rmodel_score_parts(const struct rmodel *m, const char *text, size_t len,
                          struct rfeat *scratch, float *z_dense, float *z_hashed, float *z_bias);
 

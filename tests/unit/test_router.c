@@ -120,6 +120,17 @@ static void test_file_round_trip(void)
         h += g_hw[g_f1.hashed[k]];
     z += h * g_f1.hashed_value;
     CHECK_NEAR(rmodel_score(m, t, strlen(t), &g_f2), 1 / (1 + exp(-z)), 1e-5);
+    /* the explanation's parts: stored bias, dense terms against the means, hashed sum */
+    float zd[RFEAT_N_DENSE], zh = 0, zb = 0;
+    rmodel_score_parts(m, t, strlen(t), &g_f2, zd, &zh, &zb);
+    double sum = zb + zh;
+    for (int i = 0; i < RFEAT_N_DENSE; i++) {
+        sum += zd[i];
+        CHECK_NEAR(zd[i], (double)g_dw[i] * g_scale[i] * (g_f1.dense[i] - g_mean[i]), 1e-5);
+    }
+    CHECK_NEAR(zb, 0.25, 0);
+    CHECK_NEAR(zh, h * g_f1.hashed_value, 1e-5);
+    CHECK_NEAR(sum, z, 1e-4);
     /* thresholds interpolate the quantiles; strong_share is their inverse */
     CHECK_NEAR(rmodel_threshold(m, 0.3), 0.3, 1e-6);
     CHECK_NEAR(rmodel_threshold(m, 0.35), 0.35, 1e-6);
