@@ -17,6 +17,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_route(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
+int cmd_router(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_privacy(int argc, char **argv);

@@ -27,6 +27,7 @@ static const struct command g_commands[] = {
     {"serve", cmd_serve, "serve the OpenAI-compatible API over local and remote tiers"},
     {"route", cmd_route, "show which tier a request would go to, and why (--explain)"},
     {"cost", cmd_cost, "report costs and savings from the ledger, or --estimate a budget"},
+    {"router", cmd_router, "train, evaluate and apply the learned router (train/eval/score/lobo)"},
     {"template", cmd_template, "render a chat request with a model's chat template"},
     {"keys", cmd_keys, "create, list, show, revoke and rotate virtual API keys"},
     {"audit", cmd_audit, "verify the audit trail's hash chain, or export it as JSON lines"},

@@ -894,13 +894,117 @@ static int parse_redis(struct ctx *c, const yaml_node_t *root, struct config *cf
     return rc;
 }
 
+/* The keys of one strategy, refused in a route of another (they would be ignored). */
+static int refuse_keys(struct ctx *c, const yaml_node_t *n, const char *path,
+                       const char *const *keys, const char *strategy)
+{
+    char p[256];
+    for (; *keys; keys++) {
+        const yaml_node_t *v = map_find(c, n, *keys);
+        if (v != n) {
+            subpath(p, sizeof p, path, *keys);
+            return fail(c, v, p, "belongs to strategy %s; this route's strategy is %s",
+                        !strcmp(strategy, "rules") ? "learned" : "rules", strategy);
+        }
+    }
+    return 0;
+}
+
+static int parse_rules(struct ctx *c, struct config *cfg, const yaml_node_t *n,
+                       const char *path, struct route_config *rt)
+{
+    static const char *const learned_keys[] = {"router", "strong_fraction", "weak", "strong",
+                                               NULL};
+    char p[256];
+    bool failed = false;
+    if (refuse_keys(c, n, path, learned_keys, "rules"))
+        return -1;
+    yaml_node_t *rules = map_get(c, n, "rules", path, &failed);
+    subpath(p, sizeof p, path, "rules");
+    if (failed || (rules && want(c, rules, YAML_SEQUENCE_NODE, p)))
+        return -1;
+    if (rules) {
+        size_t count = (size_t)(rules->data.sequence.items.top - rules->data.sequence.items.start);
+        rt->rules = xcalloc(count ? count : 1, sizeof *rt->rules);
+        for (size_t i = 0; i < count; i++) {
+            char ip[256];
+            pathf(ip, sizeof ip, "%s[%zu]", p, i);
+            yaml_node_t *rn = node_at(c, rules->data.sequence.items.start[i], rules, ip);
+            rt->n_rules++;
+            if (!rn || parse_rule(c, cfg, rn, path, i, &rt->rules[i]))
+                return -1;
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(rt->rules[j].name, rt->rules[i].name))
+                    return fail(c, rn, ip, "duplicate rule name '%s'", rt->rules[i].name);
+        }
+    }
+
+    if (get_str(c, n, "default", path, true, false, &rt->default_tier))
+        return -1;
+    subpath(p, sizeof p, path, "default");
+    return check_tier_ref(c, cfg, map_find(c, n, "default"), p, rt->default_tier);
+}
+
+static int parse_learned(struct ctx *c, struct config *cfg, const yaml_node_t *n,
+                         const char *path, struct route_config *rt)
+{
+    static const char *const rules_keys[] = {"rules", "default", NULL};
+    char p[256];
+    bool failed = false;
+    if (refuse_keys(c, n, path, rules_keys, "learned"))
+        return -1;
+    for (int strong = 0; strong < 2; strong++) {
+        const char *key = strong ? "strong" : "weak";
+        char **dst = strong ? &rt->strong_tier : &rt->weak_tier;
+        if (get_str(c, n, key, path, true, false, dst))
+            return -1;
+        subpath(p, sizeof p, path, key);
+        if (check_tier_ref(c, cfg, map_find(c, n, key), p, *dst))
+            return -1;
+    }
+    if (!strcmp(rt->weak_tier, rt->strong_tier)) {
+        subpath(p, sizeof p, path, "strong");
+        return fail(c, map_find(c, n, "strong"), p, "'%s' is also the weak tier; a learned "
+                                                    "route picks between two tiers",
+                    rt->strong_tier);
+    }
+    rt->strong_fraction = 0.3;
+    const yaml_node_t *v = map_get(c, n, "strong_fraction", path, &failed);
+    subpath(p, sizeof p, path, "strong_fraction");
+    if (failed || (v && want(c, v, YAML_SCALAR_NODE, p)))
+        return -1;
+    if (v) {
+        const char *t = scalar(v);
+        char *end;
+        errno = 0;
+        double x = strtod(t, &end);
+        if (v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || end == t || *end || errno ||
+            !(x >= 0 && x <= 1))
+            return fail(c, v, p, "expected a number in 0..1 (the share of requests for the "
+                                 "strong tier), got '%.64s'", t);
+        rt->strong_fraction = x;
+    }
+    char *router = NULL;
+    if (get_str(c, n, "router", path, false, false, &router))
+        return -1;
+    rt->router = !router || !strcmp(router, ROUTE_LEARNED_BUILTIN) ? xstrdup(ROUTE_LEARNED_BUILTIN)
+                                                            : resolve_path(c->base_dir, router);
+    free(router);
+    struct err le;
+    if (route_learned_check(rt->router, &le)) {
+        subpath(p, sizeof p, path, "router");
+        return fail(c, map_find(c, n, "router"), p, "%s", le.msg);
+    }
+    return 0;
+}
+
 static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, size_t index,
                        struct route_config *rt)
 {
-    static const char *const keys[] = {"name", "strategy", "rules", "default", "fallback",
-                                       "privacy", NULL};
+    static const char *const keys[] = {"name",   "strategy",        "rules", "default",
+                                       "fallback", "privacy",       "router", "strong_fraction",
+                                       "weak",   "strong",          NULL};
     char path[256], p[256];
-    bool failed = false;
     pathf(path, sizeof path, "routes[%zu]", index);
     if (want(c, n, YAML_MAPPING_NODE, path) || check_keys(c, n, path, keys) ||
         get_str(c, n, "name", path, true, false, &rt->name) || check_name(c, n, path, rt->name))
@@ -939,30 +1043,8 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
         return fail(c, map_find(c, n, "strategy"), p, "%s", se.msg);
     }
 
-    yaml_node_t *rules = map_get(c, n, "rules", path, &failed);
-    subpath(p, sizeof p, path, "rules");
-    if (failed || (rules && want(c, rules, YAML_SEQUENCE_NODE, p)))
-        return -1;
-    if (rules) {
-        size_t count = (size_t)(rules->data.sequence.items.top - rules->data.sequence.items.start);
-        rt->rules = xcalloc(count ? count : 1, sizeof *rt->rules);
-        for (size_t i = 0; i < count; i++) {
-            char ip[256];
-            pathf(ip, sizeof ip, "%s[%zu]", p, i);
-            yaml_node_t *rn = node_at(c, rules->data.sequence.items.start[i], rules, ip);
-            rt->n_rules++;
-            if (!rn || parse_rule(c, cfg, rn, path, i, &rt->rules[i]))
-                return -1;
-            for (size_t j = 0; j < i; j++)
-                if (!strcmp(rt->rules[j].name, rt->rules[i].name))
-                    return fail(c, rn, ip, "duplicate rule name '%s'", rt->rules[i].name);
-        }
-    }
-
-    if (get_str(c, n, "default", path, true, false, &rt->default_tier))
-        return -1;
-    subpath(p, sizeof p, path, "default");
-    if (check_tier_ref(c, cfg, map_find(c, n, "default"), p, rt->default_tier))
+    if (!strcmp(rt->strategy, "learned") ? parse_learned(c, cfg, n, path, rt)
+                                           : parse_rules(c, cfg, n, path, rt))
         return -1;
 
     const yaml_node_t **items = NULL;
@@ -1168,6 +1250,9 @@ void config_free(struct config *c)
         free(r->name);
         free(r->strategy);
         free(r->default_tier);
+        free(r->router);
+        free(r->weak_tier);
+        free(r->strong_tier);
         free_strs(r->fallback, r->n_fallback);
     }
     free(c->routes);

@@ -24,7 +24,7 @@
  *       price: { input: 1.75, output: 14.00 }
  *   routes:
  *     - name: auto
- *       strategy: rules                   # the only strategy so far; others plug in (route.h)
+ *       strategy: rules                   # or learned (below); strategies plug in (route.h)
  *       rules:                            # first match wins
  *         - { name: long, min_chars: 4000, tier: cloud }
  *         - { name: code, regex: "```|\\bdef\\b", tier: cloud }
@@ -33,6 +33,12 @@
  *       default: small
  *       fallback: [cloud]                 # tried in order when the chosen tier fails
  *       privacy: mask                     # none | local-only | mask | block (docs/privacy.md)
+ *     - name: smart
+ *       strategy: learned                 # the learned router scores the request
+ *       router: builtin                   # or a router file (baton router train); default builtin
+ *       strong_fraction: 0.3              # about this share of a representative mix goes strong
+ *       weak: small
+ *       strong: cloud
  *   privacy:                              # the detector's custom kinds and default policy
  *     default: none
  *     patterns: [{ name: employee_id, regex: "EMP-[0-9]{6}" }]
@@ -98,10 +104,17 @@ enum privacy_policy { PRIVACY_NONE, PRIVACY_LOCAL_ONLY, PRIVACY_MASK, PRIVACY_BL
 struct route_config {
     char *name;
     int privacy;         /* enum privacy_policy; -1: the privacy section's default */
-    char *strategy;      /* "rules" */
+    char *strategy;      /* "rules" or "learned" */
+    /* strategy rules */
     struct rule_config *rules;
     size_t n_rules;
-    char *default_tier;
+    char *default_tier;  /* NULL for learned */
+    /* strategy learned (route.h): the router file's score against the threshold that sends
+     * strong_fraction of the calibration mix to the strong tier */
+    char *router;        /* router file, resolved against the config's directory, or "builtin"
+                            (the shipped file compiled into baton); NULL for rules */
+    double strong_fraction;  /* 0..1, default 0.3 */
+    char *weak_tier, *strong_tier;
     char **fallback;     /* tiers tried in order after the chosen one fails */
     size_t n_fallback;
 };

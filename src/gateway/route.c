@@ -6,7 +6,7 @@
  *                                           fallbacks follow it (the chosen tier not repeated);
  *   3. neither                           -> error listing the tiers and routes that exist.
  *
- * Strategies sit in g_strategies, a table of route_strategy_ops; "rules" is the only one so far.
+ * Strategies sit in g_strategies, a table of route_strategy_ops: "rules" and "learned".
  *
  * The rules strategy: rules are tried in order and the first whose every condition holds picks
  * its tier; none -> the route's default. Conditions, cheapest first:
@@ -29,7 +29,9 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "router/rmodel.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +75,17 @@ static void sanitize(char *s)
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
             *s = '?';
+}
+
+const char *route_learned_text(const struct request *req, size_t *len)
+{
+    const char *t = req->prompt;
+    for (size_t i = req->n_messages; !t && i > 0; i--)
+        if (req->messages[i - 1].role == ROLE_USER)
+            t = req->messages[i - 1].content;
+    t = t ? t : "";
+    *len = strlen(t);
+    return t;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -392,10 +405,109 @@ static const char *rules_decide(void *state, const struct request *req, char *re
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * The learned strategy: score against a threshold fixed when the router is built */
+
+struct learned_state {
+    const struct route_config *rc;
+    struct rmodel *m;
+    float threshold;        /* score < threshold -> strong */
+    struct rfeat scratch;   /* 33 KB of feature buffer: why a router is used from one thread */
+};
+
+int route_learned_check(const char *path, struct err *e)
+{
+    struct rmodel *m;
+    if (rmodel_open(path, &m, e))
+        return -1;
+    rmodel_free(m);
+    return 0;
+}
+
+static void learned_free(void *state)
+{
+    struct learned_state *s = state;
+    if (s)
+        rmodel_free(s->m);
+    free(s);
+}
+
+static int learned_compile(const struct config *cfg, const struct route_config *rc, void **state,
+                           struct err *e)
+{
+    (void)cfg;
+    struct learned_state *s = xcalloc(1, sizeof *s);
+    s->rc = rc;
+    if (rmodel_open(rc->router ? rc->router : ROUTE_LEARNED_BUILTIN, &s->m, e)) {
+        learned_free(s);
+        return err_prefix(e, "route %s", rc->name);
+    }
+    s->threshold = rmodel_threshold(s->m, rc->strong_fraction);
+    *state = s;
+    return 0;
+}
+
+static const char *learned_decide(void *state, const struct request *req, char *reason,
+                                  size_t reason_size, struct buf *trace)
+{
+    struct learned_state *s = state;
+    size_t len;
+    const char *text = route_learned_text(req, &len);
+    float z_dense[RFEAT_N_DENSE], z_hashed = 0, z_bias = 0;
+    float score = trace ? rmodel_score_parts(s->m, text, len, &s->scratch, z_dense, &z_hashed,
+                                             &z_bias)
+                        : rmodel_score(s->m, text, len, &s->scratch);
+    bool strong = score < s->threshold;
+    const char *tier = strong ? s->rc->strong_tier : s->rc->weak_tier;
+    snprintf(reason, reason_size, "learned: score %.3f %s threshold %.3f -> %s (%s)",
+             (double)score, strong ? "<" : ">=", (double)s->threshold,
+             strong ? "strong" : "weak", tier);
+    if (trace) {
+        const char *meta = rmodel_meta(s->m);
+        const char *nl = strchr(meta, '\n');
+        buf_printf(trace, "learned router: %s\n  %.*s\n",
+                   s->rc->router ? s->rc->router : ROUTE_LEARNED_BUILTIN,
+                   (int)(nl ? (size_t)(nl - meta) : strlen(meta)), meta);
+        buf_printf(trace, "text scored: %s, %zu bytes\n",
+                   req->prompt ? "the prompt" : len ? "the last user message" : "none (empty)",
+                   len);
+        buf_printf(trace, "strong_fraction %.3f -> threshold %.4f (the score under which that "
+                          "share of the router's calibration mix falls)\n",
+                   s->rc->strong_fraction, (double)s->threshold);
+        float dense = 0;
+        for (int i = 0; i < RFEAT_N_DENSE; i++)
+            dense += z_dense[i];
+        buf_printf(trace, "score %.4f = P(weak as good as strong) = sigmoid(%.4f): bias %.4f, "
+                          "dense features %+.4f, hashed words %+.4f\n",
+                   (double)score, (double)(z_bias + dense + z_hashed), (double)z_bias,
+                   (double)dense, (double)z_hashed);
+        /* the dense features that moved z most away from the mean training prompt's */
+        int top[3] = {-1, -1, -1};
+        for (int i = 0; i < RFEAT_N_DENSE; i++)
+            for (int k = 0; k < 3; k++)
+                if (top[k] < 0 || fabsf(z_dense[i]) > fabsf(z_dense[top[k]])) {
+                    for (int j = 2; j > k; j--)
+                        top[j] = top[j - 1];
+                    top[k] = i;
+                    break;
+                }
+        buf_puts(trace, "  largest dense terms (against the mean training prompt):");
+        for (int k = 0; k < 3; k++)
+            buf_printf(trace, " %s %+.3f", rfeat_dense_name((unsigned)top[k]),
+                       (double)z_dense[top[k]]);
+        buf_printf(trace, "\n  %.1f%% of the calibration mix scores lower\n",
+                   100 * rmodel_strong_share(s->m, score));
+        buf_printf(trace, "score %s threshold => %s tier: %s\n", strong ? "<" : ">=",
+                   strong ? "strong" : "weak", tier);
+    }
+    return tier;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Strategies and the router */
 
 static const struct route_strategy_ops g_strategies[] = {
     {"rules", rules_compile, rules_decide, rules_free},
+    {"learned", learned_compile, learned_decide, learned_free},
 };
 
 static const struct route_strategy_ops *find_strategy(const char *name)

@@ -11,8 +11,16 @@
  * picks the route's default. Reasons read like "rule code: regex matched" or "default: no rule
  * matched", and are what x-baton-route-reason carries.
  *
- * Threads: a router keeps per-route scratch (PCRE2 match data, a JIT stack) so that deciding
- * never allocates; one router is used from one thread at a time (the server's loop thread).
+ * The learned strategy scores the request's text (route_learned_text) with a router file
+ * (src/router/rmodel.h): score = P(the weak tier's answer is as good as the strong tier's).
+ * The route's strong_fraction becomes a threshold once, when the router is built (the score
+ * under which that share of the router's calibration mix falls); a request scoring under it
+ * goes to the strong tier. Reasons read like "learned: score 0.412 < threshold 0.533 -> strong
+ * (cloud)". Deciding costs one pass over at most 8 KB of text and no allocation.
+ *
+ * Threads: a router keeps per-route scratch (PCRE2 match data, a JIT stack, the learned
+ * router's feature buffer) so that deciding never allocates; one router is used from one thread
+ * at a time (the server's loop thread).
  * Build one router per thread to decide from several.
  */
 #ifndef BATON_GATEWAY_ROUTE_H
@@ -50,6 +58,17 @@ int router_decide(const struct router *r, const struct request *req, struct rout
  * path. */
 int router_explain(const struct router *r, const struct request *req, struct route_decision *d,
                    struct buf *trace, struct err *e);
+
+/* The text the learned strategy scores (borrowed from req): the content of the last user
+ * message of a chat request, the prompt of a completion; "" when there is neither. Routing data
+ * are single prompts, so earlier turns and system prompts do not take part. */
+const char *route_learned_text(const struct request *req, size_t *len);
+
+/* The router file name meaning the one compiled into baton (models/router/). */
+#define ROUTE_LEARNED_BUILTIN "builtin"
+/* 0 if path (or ROUTE_LEARNED_BUILTIN) loads as a router file; else -1 with e naming the
+ * problem (for config.c). */
+int route_learned_check(const char *path, struct err *e);
 
 /* ---- strategies ----
  * A route's `strategy` names one of these. compile builds the strategy's state from the route's

@@ -81,9 +81,18 @@ has "tier:     b" "regex rule"
 
 # bad input: one line, non-zero
 one_line_error "$BATON" route --config "$CFG" -p hi --model gpt-9
-grep -qF "model 'gpt-9' not found: it names neither a tier nor a route (tiers: small, large; routes: auto)" "$WORK/err" \
+grep -qF "model 'gpt-9' not found: it names neither a tier nor a route (tiers: small, large; routes: auto, smart)" "$WORK/err" \
   || fail "unknown model: $(cat "$WORK/err")"
 one_line_error "$BATON" route -p hi
+
+# the learned route: score and threshold in the reason, the score's parts in the trace
+route --model smart --explain -p "Which of these is prime? A. 21 B. 27 C. 29 D. 33"
+has "model 'smart' names a route (strategy learned)" "--model smart"
+has "learned router: builtin" "--model smart"
+has "strong_fraction 0.300 -> threshold 0." "--model smart"
+has "= P(weak as good as strong) = sigmoid(" "--model smart"
+grep -qE "^reason:   learned: score 0\.[0-9]{3} (<|>=) threshold 0\.[0-9]{3} -> (weak \(small\)|strong \(large\))$" "$WORK/out" ||
+  fail "learned reason: $(cat "$WORK/out")"
 one_line_error "$BATON" route --config "$CFG"
 one_line_error "$BATON" route --config "$CFG" -p hi -f "$WORK/req.json"
 one_line_error "$BATON" route --config "$CFG" -p hi --frobnicate

@@ -57,6 +57,8 @@ routes:
   - { name: rhang, strategy: rules, default: up_hang, fallback: [local] }
   - { name: rdead, strategy: rules, default: up_dead, fallback: [local] }
   - { name: rdrop, strategy: rules, default: up_drop, fallback: [local] }
+  - { name: lweak, strategy: learned, weak: up_ok, strong: up_500, strong_fraction: 0 }
+  - { name: lmix, strategy: learned, weak: up_ok, strong: up_tools, fallback: [local] }
 `);
 
 const client = new OpenAI({ baseURL: outer.url, apiKey: 'unused', maxRetries: 0 });
@@ -103,6 +105,20 @@ await test('the upstream receives the tier model and baton passes tools through'
   }
   eq(name, call.function.name);
   eq(args, call.function.arguments);
+});
+
+await test('a learned route scores the prompt; the reason header shows score and threshold', async () => {
+  const { data, response } = await client.chat.completions.create(ask('lweak')).withResponse();
+  eq(data.choices[0].message.content, 'echo: hello world');
+  eq(response.headers.get('x-baton-tier'), 'up_ok');
+  const reason = response.headers.get('x-baton-route-reason');
+  assert(/^learned: score 0\.\d{3} >= threshold 0\.000 -> weak \(up_ok\)$/.test(reason), reason);
+  const r2 = await client.chat.completions.create(ask('lmix')).withResponse();
+  const why = r2.response.headers.get('x-baton-route-reason');
+  const m = /^learned: score (0\.\d{3}) (<|>=) threshold (0\.\d{3}) -> (weak|strong) \((up_ok|up_tools)\)$/.exec(why);
+  assert(m, why);
+  eq(m[2] === '<', parseFloat(m[1]) < parseFloat(m[3]));
+  eq(r2.response.headers.get('x-baton-tier'), m[4] === 'weak' ? 'up_ok' : 'up_tools');
 });
 
 await test('a 429 with Retry-After is retried before the first byte', async () => {

@@ -53,7 +53,11 @@ static void test_example(void)
         return;
     CHECK_STR(c->path, path);
     CHECK_EQ_INT(c->n_tiers, 2);
-    CHECK_EQ_INT(c->n_routes, 1);
+    CHECK_EQ_INT(c->n_routes, 2);
+    const struct route_config *smart = config_route(c, "smart");
+    CHECK(smart && !strcmp(smart->strategy, "learned") && !strcmp(smart->weak_tier, "small") &&
+          !strcmp(smart->strong_tier, "large") && !strcmp(smart->router, "builtin") &&
+          smart->strong_fraction == 0.3 && !smart->default_tier);
     const struct tier_config *s = config_tier(c, "small"), *l = config_tier(c, "large");
     CHECK(s && l && !config_tier(c, "auto"));
     if (!s || !l)
@@ -373,8 +377,12 @@ static void test_errors(void)
     EXPECT_ERR(TIERS "routes:\n  - name: r\n    rules:\n      - { name: a, min_chars: 1, tier: cloud }\n"
                      "      - { name: a, min_chars: 2, tier: cloud }\n    default: small\n",
                "<config>:13: routes.r.rules[1]: duplicate rule name 'a'");
+    EXPECT_ERR(TIERS "routes:\n  - name: r\n    strategy: cascade\n    default: small\n",
+               "<config>:11: routes.r.strategy: unknown strategy 'cascade' (known: rules, "
+               "learned)");
     EXPECT_ERR(TIERS "routes:\n  - name: r\n    strategy: learned\n    default: small\n",
-               "<config>:11: routes.r.strategy: unknown strategy 'learned' (known: rules)");
+               "<config>:12: routes.r.default: belongs to strategy rules; this route's strategy "
+               "is learned");
     EXPECT_ERR(TIERS "routes:\n  - name: r\n    default: small\n"
                      "    fallback: [cloud, small, a, b, c, d, e, f]\n",
                "<config>:12: routes.r.fallback[2]: unknown tier 'a' (tiers: small, cloud)");

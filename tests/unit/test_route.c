@@ -1,6 +1,7 @@
 /* test_route: the router -- tier by name, each rule condition, rule order, the default,
  * fallbacks, the model-not-found message, explain agreeing with decide, and the time one
- * decision takes on a 4 KB prompt against 10 rules. */
+ * decision takes on a 4 KB prompt against 10 rules; the learned strategy's decisions, reasons,
+ * thresholds and config errors, and its time per decision. */
 #include "check.h"
 
 #include "api/openai.h"
@@ -8,6 +9,9 @@
 #include "base/clock.h"
 #include "gateway/config.h"
 #include "gateway/route.h"
+#include "router/rmodel.h"
+
+#include <unistd.h>
 
 static const char *g_yaml =
     "tiers:\n"
@@ -308,6 +312,194 @@ static void test_decide_time(void)
     config_free(c);
 }
 
+
+/* ------------------------------------------------------------------------------------------
+ * The learned strategy */
+
+static const char *g_learned_yaml =
+    "tiers:\n"
+    "  - { name: small, kind: local, model: s.gguf }\n"
+    "  - { name: cloud, kind: openai, base_url: https://api.example.com/v1,\n"
+    "      price: { input: 1.75, output: 14 } }\n"
+    "routes:\n"
+    "  - { name: smart, strategy: learned, weak: small, strong: cloud, fallback: [cloud] }\n"
+    "  - { name: never, strategy: learned, weak: small, strong: cloud, strong_fraction: 0 }\n"
+    "  - { name: always, strategy: learned, weak: small, strong: cloud, strong_fraction: 1,\n"
+    "      router: builtin }\n";
+
+static void test_learned_decisions(void)
+{
+    struct config *c;
+    struct router *rt;
+    load(g_learned_yaml, &c, &rt);
+    if (!rt)
+        return;
+    struct router *saved = g_router; /* EXPECT decides with g_router */
+    g_router = rt;
+    CHECK_STR(c->routes[0].router, "builtin");
+    CHECK_NEAR(c->routes[0].strong_fraction, 0.3, 0);
+    CHECK(c->routes[0].default_tier == NULL);
+    struct rmodel *m = NULL;
+    struct err e;
+    CHECK(rmodel_open("builtin", &m, &e) == 0);
+    if (!m)
+        return;
+    float thr = rmodel_threshold(m, 0.3);
+    struct rfeat *f = xmalloc(sizeof *f);
+    static const char *const prompts[] = {
+        "hi there! how are you doing today?",
+        "Write a haiku about autumn leaves.",
+        "Let $f(x) = x^3 - 3x + 1$. Find the number of real roots of $f(f(x)) = 0$.",
+        "Which of the following is a noble gas?\nA. Oxygen\nB. Neon\nC. Iron\nD. Sodium\n",
+        "def f(s):\n    return s[::-1] + s\nassert f('ab') == ??\n",
+    };
+    int n_strong = 0;
+    for (size_t i = 0; i < sizeof prompts / sizeof *prompts; i++) {
+        float score = rmodel_score(m, prompts[i], strlen(prompts[i]), f);
+        bool strong = score < thr;
+        n_strong += strong;
+        char want[256];
+        snprintf(want, sizeof want, "learned: score %.3f %s threshold %.3f -> %s (%s)",
+                 (double)score, strong ? "<" : ">=", (double)thr, strong ? "strong" : "weak",
+                 strong ? "cloud" : "small");
+        EXPECT(chat("smart", prompts[i], NULL), strong ? "cloud" : "small", want);
+        /* strong_fraction 0: nothing goes strong; 1: everything does */
+        snprintf(want, sizeof want, "learned: score %.3f >= threshold 0.000 -> weak (small)",
+                 (double)score);
+        EXPECT(chat("never", prompts[i], NULL), "small", want);
+        snprintf(want, sizeof want, "learned: score %.3f < threshold 1.500 -> strong (cloud)",
+                 (double)score);
+        EXPECT(chat("always", prompts[i], NULL), "cloud", want);
+    }
+    fprintf(stderr, "  %d of %zu sample prompts strong at strong_fraction 0.3\n", n_strong,
+            sizeof prompts / sizeof *prompts);
+    /* the scored text is the last user message: earlier turns and the system prompt do not
+     * count */
+    struct request *r = chat("smart", prompts[2], NULL);
+    struct route_decision d1, d2;
+    CHECK(router_decide(rt, r, &d1, &e) == 0);
+    request_free(r);
+    r = chat("smart", prompts[2], "{\"messages\": [{\"role\": \"system\", \"content\": "
+                                  "\"Be brief.\"}, {\"role\": \"user\", \"content\": "
+                                  "\"hi\"}, {\"role\": \"assistant\", \"content\": \"Hello!\"}, "
+                                  "{\"role\": \"user\", \"content\": \"Let $f(x) = x^3 - 3x + 1$. "
+                                  "Find the number of real roots of $f(f(x)) = 0$.\"}]}");
+    CHECK(router_decide(rt, r, &d2, &e) == 0);
+    CHECK_STR(d1.reason, d2.reason);
+    CHECK_EQ_INT(d2.n_tiers, strcmp(d2.tiers[0], "cloud") ? 2 : 1); /* fallback cloud */
+    /* explain shows score and threshold */
+    struct buf trace;
+    buf_init(&trace);
+    CHECK(router_explain(rt, r, &d2, &trace, &e) == 0);
+    CHECK(trace.data && strstr(trace.data, "strong_fraction 0.300 -> threshold "));
+    CHECK(trace.data && strstr(trace.data, "= P(weak as good as strong) = sigmoid("));
+    char want[128];
+    snprintf(want, sizeof want, "text scored: the last user message, %zu bytes\n",
+             strlen(prompts[2]));
+    CHECK_MSG(trace.data && strstr(trace.data, want), "%s", trace.data ? trace.data : "");
+    buf_free(&trace);
+    request_free(r);
+    free(f);
+    rmodel_free(m);
+    g_router = saved;
+    router_free(rt);
+    config_free(c);
+}
+
+/* A config error names line, key and problem. */
+static void expect_config_error(const char *yaml, const char *want)
+{
+    struct config *c = NULL;
+    struct err e = {{0}};
+    int rc = config_parse(yaml, strlen(yaml), NULL, &c, &e);
+    CHECK_MSG(rc != 0 && strstr(e.msg, want), "got \"%s\", want \"%s\"", rc ? e.msg : "accepted",
+              want);
+    config_free(c);
+}
+
+static void test_learned_config_errors(void)
+{
+    const char *tiers = "tiers:\n  - { name: a, kind: local, model: m }\n"
+                        "  - { name: b, kind: local, model: m }\nroutes:\n";
+    char y[2048];
+#define ROUTE(...) (snprintf(y, sizeof y, "%s  - { name: r, strategy: learned, " __VA_ARGS__ \
+                             " }\n", tiers), y)
+    expect_config_error(ROUTE("strong: b"), ":5: routes.r.weak: missing (required)");
+    expect_config_error(ROUTE("weak: a"), ":5: routes.r.strong: missing (required)");
+    expect_config_error(ROUTE("weak: a, strong: c"), "routes.r.strong: unknown tier 'c'");
+    expect_config_error(ROUTE("weak: a, strong: a"), "routes.r.strong: 'a' is also the weak tier");
+    expect_config_error(ROUTE("weak: a, strong: b, strong_fraction: 1.5"),
+                        "routes.r.strong_fraction: expected a number in 0..1");
+    expect_config_error(ROUTE("weak: a, strong: b, strong_fraction: '0.3'"),
+                        "routes.r.strong_fraction: expected a number in 0..1");
+    expect_config_error(ROUTE("weak: a, strong: b, default: a"),
+                        "routes.r.default: belongs to strategy rules; this route's strategy is "
+                        "learned");
+    expect_config_error(ROUTE("weak: a, strong: b, rules: []"), "routes.r.rules: belongs to");
+    expect_config_error(ROUTE("weak: a, strong: b, router: /nonexistent/x.router"),
+                        "routes.r.router: /nonexistent/x.router");
+    snprintf(y, sizeof y, "%s  - { name: r, default: a, weak: a }\n", tiers);
+    expect_config_error(y, "routes.r.weak: belongs to strategy learned; this route's strategy "
+                           "is rules");
+    snprintf(y, sizeof y, "%s  - { name: r, strategy: smart, default: a }\n", tiers);
+    expect_config_error(y, "unknown strategy 'smart' (known: rules, learned)");
+    /* a damaged router file: the loader's message, under the router key */
+    char path[] = "/tmp/baton_test_route_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(write(fd, "BATONRTR garbage garbage garbage garbage garbage", 48) == 48);
+        close(fd);
+        char want[256];
+        snprintf(want, sizeof want, "routes.r.router: %s: header checksum mismatch", path);
+        snprintf(y, sizeof y, "%s  - { name: r, strategy: learned, weak: a, strong: b, "
+                              "router: '%s' }\n", tiers, path);
+        expect_config_error(y, want);
+        unlink(path);
+    }
+#undef ROUTE
+}
+
+static void test_learned_decide_time(void)
+{
+    struct config *c;
+    struct router *rt;
+    load(g_learned_yaml, &c, &rt);
+    if (!rt)
+        return;
+    /* a 2 KB prompt of mixed prose, numbers and code */
+    char text[2049];
+    static const char *const parts[] = {"Explain why the loop below is slow, ",
+                                        "for (int i = 0; i < n; i++) { sum += a[i] * 3.5; }\n",
+                                        "and estimate the cost for n = 10000000. ",
+                                        "What would you change? "};
+    size_t n = 0;
+    for (size_t k = 0; n < 2048; k++) {
+        const char *p = parts[k % 4];
+        for (size_t i = 0; p[i] && n < 2048; i++)
+            text[n++] = p[i];
+    }
+    text[2048] = 0;
+    struct request *r = chat("smart", text, NULL);
+    struct route_decision d;
+    struct err e;
+    enum { N = 2000 };
+    double best = 1e9;
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t t0 = clock_now_ns();
+        for (int i = 0; i < N; i++)
+            router_decide(rt, r, &d, &e);
+        double us = (double)(clock_now_ns() - t0) / 1e3 / N;
+        best = us < best ? us : best;
+    }
+    fprintf(stderr, "  router_decide, learned, 2 KB prompt: %.2f us (best of 5 x %d)\n", best,
+            N);
+    CHECK(best < 2000); /* loose: sanitizer builds are slow; `baton router bench` measures */
+    request_free(r);
+    router_free(rt);
+    config_free(c);
+}
+
 int main(void)
 {
     load(g_yaml, &g_cfg, &g_router);
@@ -321,6 +513,9 @@ int main(void)
     RUN(test_runaway_regex);
     RUN(test_explain_text);
     RUN(test_decide_time);
+    RUN(test_learned_decisions);
+    RUN(test_learned_config_errors);
+    RUN(test_learned_decide_time);
     router_free(g_router);
     config_free(g_cfg);
     return check_report();
