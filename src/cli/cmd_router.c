@@ -429,19 +429,6 @@ static int cmd_score(const struct opts *o)
 /* ---------------------------------------------------------------------------------------------
  * lobo */
 
-static bool in_csv(const char *list, const char *s)
-{
-    size_t n = strlen(s);
-    for (const char *p = list; *p;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == n && !strncmp(p, s, n))
-            return true;
-        p += len + (c != NULL);
-    }
-    return false;
-}
-
 /* Trains without ds (leave-one-benchmark-out), or with --within K once per fold of ds (each
  * fold scored by the model trained without it), and prints ds's table row. */
 static int lobo_one(const struct rtrain_spec *s, const struct rtrain_dataset *ds, int within,
@@ -536,7 +523,7 @@ static int cmd_lobo(const struct opts *o)
     size_t done = 0;
     for (size_t i = 0; i < s->n_datasets && rc == 0; i++) {
         const struct rtrain_dataset *ds = &s->datasets[i];
-        if (!ds->eval_weak || (o->only && !in_csv(o->only, ds->name)))
+        if (!ds->eval_weak || (o->only && !rdata_csv_has(o->only, ds->name)))
             continue;
         rc = lobo_one(s, ds, within, o);
         done++;

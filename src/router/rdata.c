@@ -899,25 +899,12 @@ void rdata_filter(struct rdata *d, const bool *keep)
     d->n_prompts = w;
 }
 
-static bool in_list(const char *list, const char *s)
-{
-    size_t n = strlen(s);
-    for (const char *p = list; *p;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == n && !strncmp(p, s, n))
-            return true;
-        p += len + (c != NULL);
-    }
-    return false;
-}
-
 int rdata_keep_groups(struct rdata *d, const char *groups, struct err *e)
 {
     bool *keep = xcalloc(d->n_prompts + 1, sizeof *keep);
     size_t kept = 0;
     for (size_t i = 0; i < d->n_prompts; i++)
-        kept += keep[i] = in_list(groups, d->groups[i]);
+        kept += keep[i] = rdata_csv_has(groups, d->groups[i]);
     if (!kept) {
         struct buf b;
         buf_init(&b);
@@ -937,4 +924,19 @@ int rdata_keep_groups(struct rdata *d, const char *groups, struct err *e)
     rdata_filter(d, keep);
     free(keep);
     return (int)kept;
+}
+
+bool rdata_csv_has(const char *list, const char *s)
+{
+    if (!list)
+        return false;
+    size_t n = strlen(s);
+    for (const char *p = list; *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (len == n && !strncmp(p, s, n))
+            return true;
+        p += len + (c != NULL);
+    }
+    return false;
 }

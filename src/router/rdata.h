@@ -66,4 +66,7 @@ void rdata_filter(struct rdata *d, const bool *keep);
  * that accept model lists resolve it with rdata_is_virtual_one. */
 bool rdata_is_virtual_one(const char *name);
 
+/* Whether s is one of the comma-separated names of list (NULL: none). */
+bool rdata_csv_has(const char *list, const char *s);
+
 #endif

@@ -305,21 +305,6 @@ char *rtrain_dataset_path(const char *root, const struct rtrain_dataset *d)
 /* ---------------------------------------------------------------------------------------------
  * Hold-out: families and decontamination */
 
-static bool list_has(const char *list, const char *s)
-{
-    if (!list)
-        return false;
-    size_t n = strlen(s);
-    for (const char *p = list; *p;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == n && !strncmp(p, s, n))
-            return true;
-        p += len + (c != NULL);
-    }
-    return false;
-}
-
 /* The family group g of data set d belongs to (its group_family= entry, else d's family). */
 static const char *group_family(const struct rtrain_dataset *d, const char *g, char *buf,
                                 size_t n)
@@ -339,7 +324,7 @@ static const char *group_family(const struct rtrain_dataset *d, const char *g, c
 
 static bool family_held_out(const struct rtrain_dataset *h, const char *family)
 {
-    return h && (!strcmp(h->family, family) || list_has(h->also, family));
+    return h && (!strcmp(h->family, family) || rdata_csv_has(h->also, family));
 }
 
 struct u64set {
