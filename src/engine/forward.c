@@ -406,23 +406,23 @@ static void attn_tiled_worker(void *p, int ith, int nth)
         for (int32_t t = blk * ATTN_Q_BLOCK; t < t_end; t++) {
             const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
             int32_t n_pos = j->p0 + t + 1;
+            k->f32_dots(hd, n_pos, f->k32 + (size_t)hkv * (size_t)hd, (size_t)k_dim, q, sc);
             float m = -INFINITY;
             for (int32_t pos = 0; pos < n_pos; pos++) {
-                sc[pos] = k->vec_dot(DT_F32, hd, f->k32 + (size_t)pos * (size_t)k_dim +
-                                                     (size_t)hkv * (size_t)hd, q) * scale;
+                sc[pos] *= scale;
                 m = sc[pos] > m ? sc[pos] : m;
             }
-            float sum = 0.0f;
-            for (int32_t pos = 0; pos < n_pos; pos++) {
-                sc[pos] = expf(sc[pos] - m);
-                sum += sc[pos];
-            }
-            float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
-            memset(out, 0, sizeof(float) * (size_t)hdv);
-            float inv = 1.0f / sum;
             for (int32_t pos = 0; pos < n_pos; pos++)
-                k->f32_axpy(hdv, out, f->v32 + (size_t)pos * (size_t)v_dim + (size_t)hkv * (size_t)hdv,
-                            sc[pos] * inv);
+                sc[pos] -= m;
+            k->f32_exp(n_pos, sc, sc);
+            float sum = 0.0f;
+            for (int32_t pos = 0; pos < n_pos; pos++)
+                sum += sc[pos];
+            float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
+            k->f32_combine(hdv, n_pos, f->v32 + (size_t)hkv * (size_t)hdv, (size_t)v_dim, sc, out);
+            float inv = 1.0f / sum;
+            for (int32_t i = 0; i < hdv; i++)
+                out[i] *= inv;
         }
     }
 }

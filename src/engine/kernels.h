@@ -31,8 +31,15 @@ struct kernels {
     void (*f16_scale)(int64_t n, uint16_t *y, float v);
     /* y[i] = f32(x[i]) */
     void (*f16_to_f32)(int64_t n, float *y, const uint16_t *x);
-    /* y[i] += a * x[i] in f32 */
-    void (*f32_axpy)(int64_t n, float *y, const float *x, float a);
+    /* Attention over f32 keys and values, one query at a time: out[j] = sum_i rows[j * stride
+     * + i] x[i] for j < m (scores); y[i] = sum_j w[j] rows[j * stride + i] for i < n (values
+     * weighted by probabilities); y[i] = exp(x[i]) (within a few ulp of expf for x >= -87; below,
+     * a value under 2e-38; y may be x). */
+    void (*f32_dots)(int64_t n, int64_t m, const float *rows, size_t stride, const float *x,
+                     float *out);
+    void (*f32_combine)(int64_t n, int64_t m, const float *rows, size_t stride, const float *w,
+                        float *y);
+    void (*f32_exp)(int64_t n, float *y, const float *x);
     /* Packed weights, for tables that have them (else NULL). Rows are regrouped once, at load,
      * into groups of KERNELS_PACK_ROWS rows whose blocks interleave the rows, so that one SIMD
      * lane holds one row and a dot product needs no horizontal reduction (kernels/avx512.c

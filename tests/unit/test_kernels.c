@@ -192,6 +192,61 @@ static void check_packed(const struct kernels *k)
     CHECK_MSG(packed_types > 0, "%s: has pack functions but packs no type", k->name);
 }
 
+/* Attention kernels against the reference: scores and weighted values within float rounding of
+ * their magnitude (head sizes the SIMD tables specialize, 64 and 128, and an odd one), exp
+ * within a few ulp of expf over softmax's range, and exactly 0 far below it. */
+static void check_attention(const struct kernels *k)
+{
+    const struct kernels *ref = kernels_ref();
+    struct rng r;
+    rng_seed(&r, 5);
+    const int64_t dims[] = {64, 128, 40}, m = 77;
+    const size_t stride = 300;
+    float *rows = malloc(sizeof(float) * stride * (size_t)m), x[128], w[77];
+    float got[128], want[128], gs[77], ws[77];
+    fill(&r, rows, (int64_t)stride * m, 1.0f);
+    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+        int64_t n = dims[d];
+        fill(&r, x, n, 1.0f);
+        for (int64_t j = 0; j < m; j++)
+            w[j] = (float)rng_uniform(&r);
+        k->f32_dots(n, m, rows + 3, stride, x, gs);
+        ref->f32_dots(n, m, rows + 3, stride, x, ws);
+        for (int64_t j = 0; j < m; j++) {
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++)
+                mag += fabs((double)rows[3 + (size_t)j * stride + (size_t)i] * x[i]);
+            CHECK_MSG(fabs((double)gs[j] - ws[j]) <= 1e-5 * mag + 1e-7,
+                      "%s: f32_dots n %lld row %lld: %.9g vs %.9g", k->name, (long long)n,
+                      (long long)j, (double)gs[j], (double)ws[j]);
+        }
+        k->f32_combine(n, m, rows + 5, stride, w, got);
+        ref->f32_combine(n, m, rows + 5, stride, w, want);
+        for (int64_t i = 0; i < n; i++) {
+            double mag = 0;
+            for (int64_t j = 0; j < m; j++)
+                mag += fabs((double)w[j] * rows[5 + (size_t)j * stride + (size_t)i]);
+            CHECK_MSG(fabs((double)got[i] - want[i]) <= 1e-5 * mag + 1e-7,
+                      "%s: f32_combine n %lld [%lld]: %.9g vs %.9g", k->name, (long long)n,
+                      (long long)i, (double)got[i], (double)want[i]);
+        }
+    }
+    float ex[203], ey[203];
+    for (int i = 0; i < 203; i++)
+        ex[i] = -87.0f + 96.0f * (float)i / 202.0f; /* -87 .. 9, odd count: the tail path too */
+    ex[7] = 0.0f;
+    k->f32_exp(203, ey, ex);
+    for (int i = 0; i < 203; i++) {
+        float e = expf(ex[i]);
+        CHECK_MSG(fabsf(ey[i] - e) <= 4e-7f * e, "%s: exp(%.9g) = %.9g, expf %.9g", k->name,
+                  (double)ex[i], (double)ey[i], (double)e);
+    }
+    ex[0] = -1000.0f;
+    k->f32_exp(1, ey, ex);
+    CHECK_MSG(ey[0] >= 0.0f && ey[0] < 2e-38f, "%s: exp(-1000) = %g", k->name, (double)ey[0]);
+    free(rows);
+}
+
 /* Edge cases of activation conversion: all zeros, exact rounding ties, a lone extreme. */
 static void check_act_edges(const struct kernels *k)
 {
@@ -235,6 +290,7 @@ int main(void)
         check_tiles(k);
         check_act_edges(k);
         check_packed(k);
+        check_attention(k);
         tested++;
     }
     CHECK(tested >= 1);

@@ -299,14 +299,83 @@ static void avx2_f16_to_f32(int64_t n, float *y, const uint16_t *x)
         y[i] = h2f(x[i]);
 }
 
-static void avx2_f32_axpy(int64_t n, float *y, const float *x, float a)
+static inline float avx2_hsum(__m256 v)
 {
-    __m256 va = _mm256_set1_ps(a);
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+static void avx2_f32_dots(int64_t n, int64_t m, const float *rows, size_t stride, const float *x,
+                          float *out)
+{
+    for (int64_t j = 0; j < m; j++) {
+        const float *r = rows + (size_t)j * stride;
+        __m256 acc = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + i), _mm256_loadu_ps(x + i), acc);
+        float s = avx2_hsum(acc);
+        for (; i < n; i++)
+            s += r[i] * x[i];
+        out[j] = s;
+    }
+}
+
+static void avx2_f32_combine(int64_t n, int64_t m, const float *rows, size_t stride,
+                             const float *w, float *y)
+{
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) { /* four accumulators in registers over all rows */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = 0; j < m; j++) {
+            const float *r = rows + (size_t)j * stride + i;
+            __m256 wj = _mm256_set1_ps(w[j]);
+            a0 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 8), a1);
+            a2 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 16), a2);
+            a3 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 24), a3);
+        }
+        _mm256_storeu_ps(y + i, a0);
+        _mm256_storeu_ps(y + i + 8, a1);
+        _mm256_storeu_ps(y + i + 16, a2);
+        _mm256_storeu_ps(y + i + 24, a3);
+    }
+    for (; i < n; i++) {
+        float s = 0.0f;
+        for (int64_t j = 0; j < m; j++)
+            s += w[j] * rows[(size_t)j * stride + (size_t)i];
+        y[i] = s;
+    }
+}
+
+/* exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial. */
+static inline __m256 avx2_exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static void avx2_f32_exp(int64_t n, float *y, const float *x)
+{
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), va, _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i, avx2_exp8(_mm256_loadu_ps(x + i)));
     for (; i < n; i++)
-        y[i] += a * x[i];
+        y[i] = expf(x[i]);
 }
 
 static const struct kernels g_avx2;
@@ -322,7 +391,7 @@ static void avx2_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int 
 
 static const struct kernels g_avx2 = {"avx2",            avx2_vec_dot,   avx2_tile,
                                       avx2_quantize_act, avx2_f16_mad,   avx2_f16_scale,
-                                      avx2_f16_to_f32,   avx2_f32_axpy, NULL, NULL, NULL};
+                                      avx2_f16_to_f32,   avx2_f32_dots, avx2_f32_combine, avx2_f32_exp, NULL, NULL, NULL};
 
 const struct kernels *kernels_avx2(void) { return &g_avx2; }
 

@@ -56,11 +56,6 @@ static void avx512_f16_to_f32(int64_t n, float *y, const uint16_t *x)
     g_base->f16_to_f32(n, y, x);
 }
 
-static void avx512_f32_axpy(int64_t n, float *y, const float *x, float a)
-{
-    g_base->f32_axpy(n, y, x, a);
-}
-
 /* ---- packed weights ----
  * A group of 16 rows is stored block after block (a block: 32 elements, or 256 for K-quants),
  * and in each block the rows are interleaved so that one 32-bit lane of a 512-bit register
@@ -481,9 +476,79 @@ static void avx512_packed_tile(enum dtype t, int64_t n_in, const void *pw, const
     }
 }
 
+/* ---- attention over f32 keys and values ---- */
+
+static void avx512_f32_dots(int64_t n, int64_t m, const float *rows, size_t stride,
+                            const float *x, float *out)
+{
+    if (n != 64 && n != 128) {
+        g_base->f32_dots(n, m, rows, stride, x, out);
+        return;
+    }
+    __m512 q[8];
+    for (int i = 0; i < n / 16; i++)
+        q[i] = _mm512_loadu_ps(x + 16 * i);
+    for (int64_t j = 0; j < m; j++) {
+        const float *r = rows + (size_t)j * stride;
+        __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(r), q[0]);
+        for (int i = 1; i < n / 16; i++)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(r + 16 * i), q[i], acc);
+        out[j] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+static void avx512_f32_combine(int64_t n, int64_t m, const float *rows, size_t stride,
+                               const float *w, float *y)
+{
+    if (n != 64 && n != 128) {
+        g_base->f32_combine(n, m, rows, stride, w, y);
+        return;
+    }
+    for (int64_t i = 0; i < n; i += 64) { /* four accumulators in registers over all rows */
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = 0; j < m; j++) {
+            const float *r = rows + (size_t)j * stride + i;
+            __m512 wj = _mm512_set1_ps(w[j]);
+            a0 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(r), a0);
+            a1 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(r + 16), a1);
+            a2 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(r + 32), a2);
+            a3 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(r + 48), a3);
+        }
+        _mm512_storeu_ps(y + i, a0);
+        _mm512_storeu_ps(y + i + 16, a1);
+        _mm512_storeu_ps(y + i + 32, a2);
+        _mm512_storeu_ps(y + i + 48, a3);
+    }
+}
+
+/* exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial;
+ * vscalefps applies 2^k (and underflows to 0 below -87). */
+static void avx512_f32_exp(int64_t n, float *y, const float *x)
+{
+    int64_t i = 0;
+    for (; i < n; i += 16) {
+        __mmask16 mk = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(mk, x + i);
+        v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.3f));
+        __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), v);
+        r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+        __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+        p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+        _mm512_mask_storeu_ps(y + i, mk, _mm512_scalef_ps(p, k));
+    }
+}
+
 static const struct kernels g_avx512 = {
     "avx512",          avx512_vec_dot,     avx512_tile,       avx512_quantize_act,
-    avx512_f16_mad,    avx512_f16_scale,   avx512_f16_to_f32, avx512_f32_axpy,
+    avx512_f16_mad,    avx512_f16_scale,   avx512_f16_to_f32,
+    avx512_f32_dots,   avx512_f32_combine, avx512_f32_exp,
     avx512_pack_bytes, avx512_pack,        avx512_packed_tile};
 
 const struct kernels *kernels_avx512(void)

@@ -42,10 +42,31 @@ static void ref_f16_to_f32(int64_t n, float *y, const uint16_t *x)
         y[i] = fp16_to_fp32(x[i]);
 }
 
-static void ref_f32_axpy(int64_t n, float *y, const float *x, float a)
+static void ref_f32_dots(int64_t n, int64_t m, const float *rows, size_t stride, const float *x,
+                         float *out)
+{
+    for (int64_t j = 0; j < m; j++) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            s += rows[(size_t)j * stride + (size_t)i] * x[i];
+        out[j] = s;
+    }
+}
+
+static void ref_f32_combine(int64_t n, int64_t m, const float *rows, size_t stride,
+                            const float *w, float *y)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
+        y[i] = 0.0f;
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t i = 0; i < n; i++)
+            y[i] += w[j] * rows[(size_t)j * stride + (size_t)i];
+}
+
+static void ref_f32_exp(int64_t n, float *y, const float *x)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = expf(x[i]);
 }
 
 void kernels_tile_by_dots(const struct kernels *k, enum dtype t, int64_t n, const void *w,
@@ -68,7 +89,7 @@ static void ref_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int n
 
 static const struct kernels g_ref = {"ref",          ref_vec_dot,   ref_tile,
                                      ref_quantize_act, ref_f16_mad, ref_f16_scale,
-                                     ref_f16_to_f32,   ref_f32_axpy, NULL, NULL, NULL};
+                                     ref_f16_to_f32,   ref_f32_dots, ref_f32_combine, ref_f32_exp, NULL, NULL, NULL};
 
 const struct kernels *kernels_ref(void) { return &g_ref; }
 
