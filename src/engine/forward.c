@@ -103,6 +103,24 @@ static void mm_convert(void *p, int ith, int nth)
         }
 }
 
+/* y[i] (+)= d[i] (+ bias[i]) for i < n, the conditions hoisted so the loops vectorize. */
+static inline void mm_store(float *restrict y, const float *restrict d, const float *restrict bias,
+                            bool accumulate, int64_t n)
+{
+    if (bias && accumulate)
+        for (int64_t i = 0; i < n; i++)
+            y[i] += d[i] + bias[i];
+    else if (bias)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = d[i] + bias[i];
+    else if (accumulate)
+        for (int64_t i = 0; i < n; i++)
+            y[i] += d[i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = d[i];
+}
+
 /* Rows [r0, r1) of a part with packed weights, all tokens: whole groups of KERNELS_PACK_ROWS
  * rows against up to KERNELS_PACK_COLS tokens at a time; only rows in [r0, r1) are written. */
 static void mm_packed_rows(const struct mm_job *j, const struct mm_part *pt, int64_t r0, int64_t r1)
@@ -119,11 +137,8 @@ static void mm_packed_rows(const struct mm_job *j, const struct mm_part *pt, int
                               pt->xq_row, pt->asum ? pt->asum + (size_t)t * pt->asum_row : NULL,
                               pt->asum_row, nc, tile);
             for (int c = 0; c < nc; c++)
-                for (int64_t r = lo; r < hi; r++) {
-                    float d = tile[c * KERNELS_PACK_ROWS + (r - g0)] + (pt->bias ? pt->bias[r] : 0.0f);
-                    float *yp = pt->y + (t + c) * pt->y_stride + r;
-                    *yp = pt->accumulate ? *yp + d : d;
-                }
+                mm_store(pt->y + (t + c) * pt->y_stride + lo, tile + c * KERNELS_PACK_ROWS + (lo - g0),
+                         pt->bias ? pt->bias + lo : NULL, pt->accumulate, hi - lo);
         }
     }
 }
@@ -172,11 +187,18 @@ static void mm_rows(void *p, int ith, int nth)
     if (j->swiglu) {
         mm_part_rows(j, &j->parts[0], r0, r1);
         mm_part_rows(j, &j->parts[1], r0, r1);
+        float e[64]; /* silu(g) * u = g / (1 + exp(-g)) * u, exp by the kernel table */
         for (int64_t t = 0; t < j->T; t++) {
             float *g = j->parts[0].y + t * j->parts[0].y_stride;
             const float *u = j->parts[1].y + t * j->parts[1].y_stride;
-            for (int64_t r = r0; r < r1; r++)
-                g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+            for (int64_t r = r0; r < r1; r += 64) {
+                int64_t n = r1 - r < 64 ? r1 - r : 64;
+                for (int64_t i = 0; i < n; i++)
+                    e[i] = -g[r + i];
+                j->k->f32_exp(n, e, e);
+                for (int64_t i = 0; i < n; i++)
+                    g[r + i] = g[r + i] / (1.0f + e[i]) * u[r + i];
+            }
         }
         return;
     }
@@ -407,17 +429,7 @@ static void attn_tiled_worker(void *p, int ith, int nth)
             const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
             int32_t n_pos = j->p0 + t + 1;
             k->f32_dots(hd, n_pos, f->k32 + (size_t)hkv * (size_t)hd, (size_t)k_dim, q, sc);
-            float m = -INFINITY;
-            for (int32_t pos = 0; pos < n_pos; pos++) {
-                sc[pos] *= scale;
-                m = sc[pos] > m ? sc[pos] : m;
-            }
-            for (int32_t pos = 0; pos < n_pos; pos++)
-                sc[pos] -= m;
-            k->f32_exp(n_pos, sc, sc);
-            float sum = 0.0f;
-            for (int32_t pos = 0; pos < n_pos; pos++)
-                sum += sc[pos];
+            float sum = k->f32_softmax(n_pos, sc, scale);
             float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
             k->f32_combine(hdv, n_pos, f->v32 + (size_t)hkv * (size_t)hdv, (size_t)v_dim, sc, out);
             float inv = 1.0f / sum;

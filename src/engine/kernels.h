@@ -40,6 +40,9 @@ struct kernels {
     void (*f32_combine)(int64_t n, int64_t m, const float *rows, size_t stride, const float *w,
                         float *y);
     void (*f32_exp)(int64_t n, float *y, const float *x);
+    /* x[i] = exp(scale x[i] - max_j scale x[j]) for i < n (n >= 1), as f32_exp computes it;
+     * returns the sum of the new x[i] (softmax numerators and their denominator) */
+    float (*f32_softmax)(int64_t n, float *x, float scale);
     /* Packed weights, for tables that have them (else NULL). Rows are regrouped once, at load,
      * into groups of KERNELS_PACK_ROWS rows whose blocks interleave the rows, so that one SIMD
      * lane holds one row and a dot product needs no horizontal reduction (kernels/avx512.c

@@ -244,6 +244,18 @@ static void check_attention(const struct kernels *k)
     ex[0] = -1000.0f;
     k->f32_exp(1, ey, ex);
     CHECK_MSG(ey[0] >= 0.0f && ey[0] < 2e-38f, "%s: exp(-1000) = %g", k->name, (double)ey[0]);
+    /* softmax numerators and their sum, odd lengths (tails), against the reference */
+    for (int n = 1; n <= 203; n += 29) {
+        float a[203], b[203];
+        for (int i = 0; i < n; i++)
+            a[i] = b[i] = (float)(rng_uniform(&r) * 40.0 - 20.0);
+        float sg = k->f32_softmax(n, a, 0.125f), sr = ref->f32_softmax(n, b, 0.125f);
+        CHECK_MSG(fabsf(sg - sr) <= 1e-5f * sr, "%s: softmax sum of %d: %.9g vs %.9g", k->name, n,
+                  (double)sg, (double)sr);
+        for (int i = 0; i < n; i++)
+            CHECK_MSG(fabsf(a[i] - b[i]) <= 4e-7f * b[i] + 1e-30f, "%s: softmax %d [%d]: %.9g vs %.9g",
+                      k->name, n, i, (double)a[i], (double)b[i]);
+    }
     free(rows);
 }
 

@@ -378,6 +378,40 @@ static void avx2_f32_exp(int64_t n, float *y, const float *x)
         y[i] = expf(x[i]);
 }
 
+static float avx2_f32_softmax(int64_t n, float *x, float scale)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    float m = -INFINITY;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+        _mm256_storeu_ps(x + i, v);
+        vm = _mm256_max_ps(vm, v);
+    }
+    for (; i < n; i++) {
+        x[i] *= scale;
+        m = x[i] > m ? x[i] : m;
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    m = _mm_cvtss_f32(h) > m ? _mm_cvtss_f32(h) : m;
+    const __m256 vmax = _mm256_set1_ps(m);
+    __m256 acc = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = avx2_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = avx2_hsum(acc);
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    return sum;
+}
+
 static const struct kernels g_avx2;
 
 static void avx2_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int nr, const void *a,
@@ -391,7 +425,7 @@ static void avx2_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int 
 
 static const struct kernels g_avx2 = {"avx2",            avx2_vec_dot,   avx2_tile,
                                       avx2_quantize_act, avx2_f16_mad,   avx2_f16_scale,
-                                      avx2_f16_to_f32,   avx2_f32_dots, avx2_f32_combine, avx2_f32_exp, NULL, NULL, NULL};
+                                      avx2_f16_to_f32,   avx2_f32_dots, avx2_f32_combine, avx2_f32_exp, avx2_f32_softmax, NULL, NULL, NULL};
 
 const struct kernels *kernels_avx2(void) { return &g_avx2; }
 

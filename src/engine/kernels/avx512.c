@@ -9,6 +9,7 @@
 #include "engine/quant_blocks.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
@@ -523,32 +524,63 @@ static void avx512_f32_combine(int64_t n, int64_t m, const float *rows, size_t s
 
 /* exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial;
  * vscalefps applies 2^k (and underflows to 0 below -87). */
+static inline __m512 avx512_exp16(__m512 v)
+{
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.3f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), v);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, k);
+}
+
+static inline __mmask16 avx512_tail(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+/* exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial;
+ * vscalefps applies 2^k (and underflows to 0 below -87). */
 static void avx512_f32_exp(int64_t n, float *y, const float *x)
 {
-    int64_t i = 0;
-    for (; i < n; i += 16) {
-        __mmask16 mk = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(mk, x + i);
-        v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.3f));
-        __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), v);
-        r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-        __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-        p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-        _mm512_mask_storeu_ps(y + i, mk, _mm512_scalef_ps(p, k));
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mk = avx512_tail(n - i);
+        _mm512_mask_storeu_ps(y + i, mk, avx512_exp16(_mm512_maskz_loadu_ps(mk, x + i)));
     }
+}
+
+static float avx512_f32_softmax(int64_t n, float *x, float scale)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mk = avx512_tail(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), vs);
+        _mm512_mask_storeu_ps(x + i, mk, v);
+        vm = _mm512_mask_max_ps(vm, mk, vm, v);
+    }
+    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mk = avx512_tail(n - i);
+        __m512 e = avx512_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vmax));
+        _mm512_mask_storeu_ps(x + i, mk, e);
+        acc = _mm512_mask_add_ps(acc, mk, acc, e);
+    }
+    return _mm512_reduce_add_ps(acc);
 }
 
 static const struct kernels g_avx512 = {
     "avx512",          avx512_vec_dot,     avx512_tile,       avx512_quantize_act,
     avx512_f16_mad,    avx512_f16_scale,   avx512_f16_to_f32,
-    avx512_f32_dots,   avx512_f32_combine, avx512_f32_exp,
+    avx512_f32_dots,   avx512_f32_combine, avx512_f32_exp,    avx512_f32_softmax,
     avx512_pack_bytes, avx512_pack,        avx512_packed_tile};
 
 const struct kernels *kernels_avx512(void)

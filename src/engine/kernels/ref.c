@@ -69,6 +69,20 @@ static void ref_f32_exp(int64_t n, float *y, const float *x)
         y[i] = expf(x[i]);
 }
 
+static float ref_f32_softmax(int64_t n, float *x, float scale)
+{
+    float m = -INFINITY, sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] *= scale;
+        m = x[i] > m ? x[i] : m;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    return sum;
+}
+
 void kernels_tile_by_dots(const struct kernels *k, enum dtype t, int64_t n, const void *w,
                           size_t w_row, int nr, const void *a, size_t a_row, int nc, float *out,
                           size_t out_stride)
@@ -89,7 +103,7 @@ static void ref_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int n
 
 static const struct kernels g_ref = {"ref",          ref_vec_dot,   ref_tile,
                                      ref_quantize_act, ref_f16_mad, ref_f16_scale,
-                                     ref_f16_to_f32,   ref_f32_dots, ref_f32_combine, ref_f32_exp, NULL, NULL, NULL};
+                                     ref_f16_to_f32,   ref_f32_dots, ref_f32_combine, ref_f32_exp, ref_f32_softmax, NULL, NULL, NULL};
 
 const struct kernels *kernels_ref(void) { return &g_ref; }
 
