@@ -567,6 +567,15 @@ static bool is_name_char(int c)
            c == '-' || c == '.' || c == ':';
 }
 
+/* One more character of the name in p->word (at most 128), or a malformed call. */
+static enum sres name_char(struct toolcall_parser *p, int c)
+{
+    if (!is_name_char(c) || p->word.len >= 128)
+        return malformed(p);
+    buf_putc(&p->word, (char)c);
+    return S_DONE;
+}
+
 static void push_frame(struct toolcall_parser *p, enum frame_kind k, bool owns_call)
 {
     struct frame *f = &p->frames[p->n_frames++];
@@ -998,10 +1007,7 @@ static enum sres handle_name(struct toolcall_parser *p, int c)
         p->mode = M_MARK;
         return S_DONE;
     }
-    if (!is_name_char(c) || p->word.len >= 128)
-        return malformed(p);
-    buf_putc(&p->word, (char)c);
-    return S_DONE;
+    return name_char(p, c);
 }
 
 /* MISTRAL_ARGS: "[ARGS]" (the arguments follow) or "[CALL_ID]" (an id, then "[ARGS]"). */
@@ -1033,10 +1039,7 @@ static enum sres handle_id(struct toolcall_parser *p, int c)
         p->mode = M_MARK;
         return S_DONE;
     }
-    if (!is_name_char(c) || p->word.len >= 128)
-        return malformed(p);
-    buf_putc(&p->word, (char)c);
-    return S_DONE;
+    return name_char(p, c);
 }
 
 /* After [TOOL_CALLS]: Nemo's JSON list, or a name (the [ARGS] form). */
@@ -1083,10 +1086,7 @@ static enum sres handle_recipient(struct toolcall_parser *p, int c)
         p->mode = M_V32_BODY;
         return S_DONE;
     }
-    if (!is_name_char(c) || p->word.len >= 128)
-        return malformed(p);
-    buf_putc(&p->word, (char)c);
-    return S_DONE;
+    return name_char(p, c);
 }
 
 static enum sres handle_v32_body(struct toolcall_parser *p, int c)
