@@ -12,6 +12,7 @@
  * format here (largest: q6_K, 63 * 127 * 2 = 16002).
  */
 #include "engine/kernels.h"
+#include "engine/kernels/expf_poly.h"
 
 #include "engine/quant.h"
 
@@ -353,17 +354,17 @@ static void avx2_f32_combine(int64_t n, int64_t m, const float *rows, size_t str
 /* exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2, exp(r) by Cephes' expf polynomial. */
 static inline __m256 avx2_exp8(__m256 x)
 {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(EXPF_MAX));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXPF_LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(EXPF_LN2_HI), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(EXPF_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(EXPF_C0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));

@@ -4,6 +4,7 @@
  * explains. Everything else is the AVX2 table's.
  */
 #include "engine/kernels.h"
+#include "engine/kernels/expf_poly.h"
 
 #include "engine/quant.h"
 #include "engine/quant_blocks.h"
@@ -528,17 +529,17 @@ static void avx512_f32_combine(int64_t n, int64_t m, const float *rows, size_t s
  * vscalefps applies 2^k (and underflows to 0 below -87). */
 static inline __m512 avx512_exp16(__m512 v)
 {
-    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.3f));
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(EXPF_MAX));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(EXPF_LOG2E)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), v);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(EXPF_LN2_HI), v);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(EXPF_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(EXPF_C0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C5));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, k);
 }
