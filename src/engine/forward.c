@@ -69,6 +69,7 @@ struct mm_part {
     size_t xq_row;
     const int32_t *asum; /* q8_0 inputs: per token, the blocks' quant sums (packed tiles) */
     size_t asum_row;
+    int act;             /* which of the job's conversions is this part's input */
 };
 
 struct mm_job {
@@ -246,16 +247,18 @@ static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm
             j.act_buf[a] = buf;
             j.act_row[a] = act_row_bytes(parts[i].w);
             buf += (size_t)T * j.act_row[a];
-            if (act == DT_Q8_0) {
-                j.act_sums[a] = f->asum + (size_t)a * (size_t)f->n_batch * f->asum_row;
-            }
             j.n_act++;
         }
+        /* block sums only where packed weights read them */
+        if (act == DT_Q8_0 && parts[i].w->packed && !j.act_sums[a])
+            j.act_sums[a] = f->asum + (size_t)a * (size_t)f->n_batch * f->asum_row;
         j.parts[i].xq = j.act_buf[a];
         j.parts[i].xq_row = j.act_row[a];
-        j.parts[i].asum = j.act_sums[a];
+        j.parts[i].act = a;
         j.parts[i].asum_row = (size_t)(j.n_in / 32);
     }
+    for (int i = 0; i < n_parts; i++) /* a later part may have asked for its input's sums */
+        j.parts[i].asum = j.act_sums[j.parts[i].act];
     if (T == 1)
         mm_convert(&j, 0, 1);
     else
@@ -266,7 +269,7 @@ static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm
 static void matmul(struct forward *f, const struct weight *w, const float *x, int64_t T, float *y,
                    int64_t y_stride, const float *bias, bool accumulate)
 {
-    struct mm_part p = {w, y, y_stride, bias, accumulate, NULL, 0, NULL, 0};
+    struct mm_part p = {w, y, y_stride, bias, accumulate, NULL, 0, NULL, 0, 0};
     matmul_parts(f, x, T, &p, 1, false);
 }
 
@@ -626,16 +629,16 @@ static void eval_step(struct forward *f, struct kv_cache *kv, const int32_t *tok
         const struct layer *L = &m->layers[l];
         struct tok_job tj = {f, kv, L, l, p0, T, 0};
         run_tok(f, &tj, STAGE_ATTN_NORM);
-        struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0, NULL, 0},
-                                 {&L->wk, f->kx, kd, L->bk, false, NULL, 0, NULL, 0},
-                                 {&L->wv, f->vx, vd, L->bv, false, NULL, 0, NULL, 0}};
+        struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0, NULL, 0, 0},
+                                 {&L->wk, f->kx, kd, L->bk, false, NULL, 0, NULL, 0, 0},
+                                 {&L->wv, f->vx, vd, L->bv, false, NULL, 0, NULL, 0, 0}};
         matmul_parts(f, f->xn, T, qkv, 3, false);
         run_tok(f, &tj, STAGE_ROPE_STORE);
         attention(f, kv, l, p0, T, n_pos);
         matmul(f, &L->wo, f->att, T, f->x, hp->n_embd, L->bo, true);
         run_tok(f, &tj, STAGE_FFN_NORM);
-        struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0, NULL, 0},
-                                {&L->w_up, f->up, hp->n_ff, NULL, false, NULL, 0, NULL, 0}};
+        struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0, NULL, 0, 0},
+                                {&L->w_up, f->up, hp->n_ff, NULL, false, NULL, 0, NULL, 0, 0}};
         matmul_parts(f, f->xn, T, gu, 2, true); /* silu(gate) * up, in the same region */
         matmul(f, &L->w_down, f->gate, T, f->x, hp->n_embd, NULL, true);
     }
