@@ -75,8 +75,12 @@ static void avx512_f16_to_f32(int64_t n, float *y, const uint16_t *x)
  *   q5_0  d[16] f16, hbit masks M[8] (bit 4i + j: row i, element 4k + j), V[4]  352 = 16 x 22
  *   q4_K  d[16], dmin[16] f16, sc[8][16], m[8][16] u8 (decoded 6-bit scales and mins),
  *         V[4 chunks][8] (chunk c: sub-block 2c low, 2c + 1 high)          2368 = 16 x 148
- *   q6_K  d[16] f16, sc[16][16] i8, per half h: L[8], L2[8], H[8] (ql[64h ..], ql[64h + 32 ..],
- *         qh[32h ..] of each row, 4 bytes per k-group; o = 32)             3360 = 16 x 210
+ *   q6_K  d[16] f16, sc[16][16] i8, per half h (128 elements, segments s = 0..3 of 32): planes
+ *         P0[8], P1[8], P2[8] ([k][16][4]); P_s's byte = segment s's 6-bit quant (q + 32) in
+ *         bits 0-5, and bits 6-7 = bits 2s, 2s + 1 of segment 3's quant       3360 = 16 x 210
+ * q6_K's planes cost 3 ANDs for segments 0-2 and 3 AND+shift pairs and one OR for segment 3,
+ * against 13 operations (5 shifts) for the file's split nibbles and high-bit bytes: with the
+ * file's layout the q6_K GEMV was compute-bound at about half the core's read bandwidth.
  * q4_K keeps its 6-bit codes decoded (4 bytes more per row and block, under 3%); every other
  * layout is exactly the size of the plain blocks. Padding rows past n_out are zeros. */
 
@@ -171,10 +175,20 @@ static void pk_row(enum dtype t, const void *row, int64_t b, int i, uint8_t *o)
             o[32 + j * 16 + i] = (uint8_t)x->scales[j];
         for (int h = 0; h < 2; h++)
             for (int k = 0; k < 8; k++) {
-                uint8_t *base = o + 288 + h * 1536;
-                pk_put4(base, k, i, x->ql + 64 * h + 4 * k);
-                pk_put4(base + 512, k, i, x->ql + 64 * h + 32 + 4 * k);
-                pk_put4(base + 1024, k, i, x->qh + 32 * h + 4 * k);
+                uint8_t p[3][4];
+                for (int j = 0; j < 4; j++) {
+                    const int l = 4 * k + j; /* element l of each segment of half h */
+                    const uint8_t lo = x->ql[64 * h + l], lo2 = x->ql[64 * h + 32 + l];
+                    const uint8_t hb = x->qh[32 * h + l];
+                    const uint8_t q[4] = {(uint8_t)((lo & 15) | (hb & 3) << 4),
+                                          (uint8_t)((lo2 & 15) | (hb >> 2 & 3) << 4),
+                                          (uint8_t)((lo >> 4) | (hb >> 4 & 3) << 4),
+                                          (uint8_t)((lo2 >> 4) | (hb >> 6 & 3) << 4)};
+                    for (int s = 0; s < 3; s++)
+                        p[s][j] = (uint8_t)(q[s] | (q[3] >> 2 * s & 3) << 6);
+                }
+                for (int s = 0; s < 3; s++)
+                    pk_put4(o + 288 + h * 1536 + s * 512, k, i, p[s]);
             }
         break;
     }
@@ -330,28 +344,33 @@ pk_q4_K(int64_t nb, const uint8_t *pw, const char *a, size_t a_row, const int nc
 }
 
 /* q6_K against q8_K: 16-element sub-blocks with signed scales; quants stored q + 32 (6 bits),
- * so s_j = sum q_u a - 32 bsums[j]; isum = sum_j sc_j s_j; t = (d da) isum. One segment (32
- * elements, sub-blocks j0 and j0 + 1) at a time; s is a literal at each call. */
+ * so s_j = sum q_u a - 32 bsums[j]; isum = sum_j sc_j s_j; t = (d da) isum. */
+
+/* The quants of k-group k of segment s of a half, from its planes P (P0 at P, 512 bytes
+ * apart). s is a literal at each call. */
+static inline __attribute__((always_inline)) __m512i pk_q6_quants(const uint8_t *P, int k,
+                                                                    const int s)
+{
+    const __m512i m6 = _mm512_set1_epi8(0x3F), top = _mm512_set1_epi8((char)0xC0);
+    if (s < 3)
+        return _mm512_and_si512(_mm512_loadu_si512(P + s * 512 + 64 * k), m6);
+    /* bits 6-7 of each plane, to bits 0-1, 2-3, 4-5 (masked first, so the 16-bit shifts move
+     * no bits between bytes) */
+    const __m512i a = _mm512_srli_epi16(_mm512_and_si512(_mm512_loadu_si512(P + 64 * k), top), 6);
+    const __m512i b = _mm512_srli_epi16(_mm512_and_si512(_mm512_loadu_si512(P + 512 + 64 * k), top), 4);
+    const __m512i c = _mm512_srli_epi16(_mm512_and_si512(_mm512_loadu_si512(P + 1024 + 64 * k), top), 2);
+    return _mm512_ternarylogic_epi32(a, b, c, 0xFE); /* a | b | c */
+}
+
+/* One segment (32 elements: sub-blocks j0 and j0 + 1) of half h for nc activation rows. */
 static inline __attribute__((always_inline)) void
 pk_q6_seg(const uint8_t *pw, const int h, const int s, const char *a, size_t a_row, int64_t b,
           const int nc, __m512i *isum)
 {
-    const uint8_t *base = pw + 288 + h * 1536;
-    const __m512i m3 = _mm512_set1_epi8(3 << 4);
+    const uint8_t *P = pw + 288 + h * 1536;
     __m512i w[8];
-    for (int k = 0; k < 8; k++) {
-        __m512i l = _mm512_loadu_si512(base + (s & 1) * 512 + 64 * k);
-        __m512i hb = _mm512_loadu_si512(base + 1024 + 64 * k);
-        l = s < 2 ? pk_lo(l) : pk_hi(l);
-        /* the two high bits at shift 2 s, moved to bits 4 and 5 */
-        if (s == 0)
-            hb = _mm512_slli_epi16(hb, 4);
-        else if (s == 1)
-            hb = _mm512_slli_epi16(hb, 2);
-        else if (s == 3)
-            hb = _mm512_srli_epi16(hb, 2);
-        w[k] = _mm512_ternarylogic_epi32(l, hb, m3, 0xF8); /* l | (hb & m3) */
-    }
+    for (int k = 0; k < 8; k++)
+        w[k] = pk_q6_quants(P, k, s);
     const int j0 = 8 * h + 2 * s; /* sub-blocks j0 (k-groups 0-3), j0 + 1 (4-7) */
     const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 32 + 16 * j0)));
     const __m512i sc1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pw + 48 + 16 * j0)));
@@ -374,26 +393,18 @@ pk_q6_seg(const uint8_t *pw, const int h, const int s, const char *a, size_t a_r
 static inline __attribute__((always_inline)) __m512i
 pk_q6_half1(const uint8_t *pw, const int h, const struct blk_q8_K *y)
 {
-    const uint8_t *base = pw + 288 + h * 1536;
-    const __m512i m3 = _mm512_set1_epi8(3 << 4);
+    const uint8_t *P = pw + 288 + h * 1536;
     __m512i acc[4][2];
     for (int s = 0; s < 4; s++)
         for (int q = 0; q < 2; q++)
             acc[s][q] = _mm512_set1_epi32(-32 * y->bsums[8 * h + 2 * s + q]);
     const int8_t *aq = y->qs + 128 * h;
     for (int k = 0; k < 8; k++) {
-        const __m512i l = _mm512_loadu_si512(base + 64 * k);
-        const __m512i l2 = _mm512_loadu_si512(base + 512 + 64 * k);
-        const __m512i hb = _mm512_loadu_si512(base + 1024 + 64 * k);
-        const __m512i w0 = _mm512_ternarylogic_epi32(pk_lo(l), _mm512_slli_epi16(hb, 4), m3, 0xF8);
-        const __m512i w1 = _mm512_ternarylogic_epi32(pk_lo(l2), _mm512_slli_epi16(hb, 2), m3, 0xF8);
-        const __m512i w2 = _mm512_ternarylogic_epi32(pk_hi(l), hb, m3, 0xF8);
-        const __m512i w3 = _mm512_ternarylogic_epi32(pk_hi(l2), _mm512_srli_epi16(hb, 2), m3, 0xF8);
         const int q = k >= 4;
-        acc[0][q] = _mm512_dpbusd_epi32(acc[0][q], w0, pk_bcast4(aq + 4 * k));
-        acc[1][q] = _mm512_dpbusd_epi32(acc[1][q], w1, pk_bcast4(aq + 32 + 4 * k));
-        acc[2][q] = _mm512_dpbusd_epi32(acc[2][q], w2, pk_bcast4(aq + 64 + 4 * k));
-        acc[3][q] = _mm512_dpbusd_epi32(acc[3][q], w3, pk_bcast4(aq + 96 + 4 * k));
+        acc[0][q] = _mm512_dpbusd_epi32(acc[0][q], pk_q6_quants(P, k, 0), pk_bcast4(aq + 4 * k));
+        acc[1][q] = _mm512_dpbusd_epi32(acc[1][q], pk_q6_quants(P, k, 1), pk_bcast4(aq + 32 + 4 * k));
+        acc[2][q] = _mm512_dpbusd_epi32(acc[2][q], pk_q6_quants(P, k, 2), pk_bcast4(aq + 64 + 4 * k));
+        acc[3][q] = _mm512_dpbusd_epi32(acc[3][q], pk_q6_quants(P, k, 3), pk_bcast4(aq + 96 + 4 * k));
     }
     __m512i isum = _mm512_setzero_si512();
     for (int s = 0; s < 4; s++)
