@@ -2,9 +2,9 @@
  *
  * Lifetime of a request (`struct seq`): start() (loop thread) tokenizes the prompt, checks it
  * fits, and queues the seq; the worker moves queued seqs into free slots (the tier's `slots`),
- * and each round evaluates a prompt chunk of every seq still reading its prompt, then decodes one
- * token for all the others in a single forward pass (fwd_eval_batch: continuous batching), and
- * posts their events to the loop.
+ * and each round runs one forward pass (fwd_eval_seqs: continuous batching) that decodes one token
+ * of every seq past its prompt and reads the next prompt chunk of the others, and posts their
+ * events to the loop.
  * A seq is reference-counted: one reference for the worker, one for the loop side (dropped at
  * the final event or at cancel), one per event in flight through loop_post. The loop side's
  * `closed` flag, touched only on the loop thread, drops events that were already posted when
@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #define LOCAL_MAX_SLOTS 64  /* the config's `slots` bound: sequences decoded together */
-#define LOCAL_BATCH 256     /* prompt tokens per forward step */
+#define LOCAL_BATCH 256     /* tokens per forward step: decoding ones + prompt chunks */
 #define MAX_TOP_LOGPROBS 20
 
 struct seq {
@@ -310,24 +310,6 @@ static bool flush_text(struct seq *s, bool final, struct posted *lp)
     return false;
 }
 
-/* The next prompt chunk of s. Returns 1 when the prompt is done (its last token's logits are
- * in lb->logits), 0 when more chunks remain, -1 on an error (posted). */
-static int prefill(struct local *lb, struct seq *s)
-{
-    struct err e;
-    size_t n = s->n_prompt - s->n_evaluated;
-    if (n > LOCAL_BATCH)
-        n = LOCAL_BATCH;
-    bool last = s->n_evaluated + n == s->n_prompt;
-    if (fwd_eval(lb->fwd, s->kv, s->prompt + s->n_evaluated, (int32_t)n,
-                 last ? lb->logits : NULL, &e)) {
-        post_error(s, 500, e.msg);
-        return -1;
-    }
-    s->n_evaluated += n;
-    return last ? 1 : 0;
-}
-
 /* Samples s's next token from its logits and sends what it completes. Returns false when s is
  * finished (end posted). */
 static bool emit(struct local *lb, struct seq *s, const float *logits)
@@ -397,36 +379,49 @@ static void release_slot(struct local *lb, int i)
 /* One round of the worker: a prompt chunk for each sequence still reading its prompt, then one
  * forward pass that decodes a token for every other active sequence together (continuous
  * batching: the weights are read once for all of them), then the finished ones leave. */
+/* One forward step for every active seq: one token for each seq decoding, then the next prompt
+ * chunk of each seq still reading its prompt, as long as the step's LOCAL_BATCH tokens last
+ * (decoding never waits behind a long prompt, and the weights are read once for all). A seq
+ * whose prompt ends in this step samples its first token from the step's logits. */
 static void worker_round(struct local *lb)
 {
     bool done[LOCAL_MAX_SLOTS] = {false};
-    struct kv_cache *kvs[LOCAL_MAX_SLOTS];
-    int32_t toks[LOCAL_MAX_SLOTS];
-    int dec[LOCAL_MAX_SLOTS], n_dec = 0;
+    struct fwd_seq step[LOCAL_MAX_SLOTS];
+    int who[LOCAL_MAX_SLOTS], n = 0;
+    int32_t budget = LOCAL_BATCH;
     for (int i = 0; i < lb->n_active; i++) {
         struct seq *s = lb->active[i];
-        if (atomic_load(&s->cancelled)) {
+        if (atomic_load(&s->cancelled))
             done[i] = true;
-        } else if (s->n_evaluated < s->n_prompt) {
-            int r = prefill(lb, s);
-            done[i] = r < 0 || (r == 1 && !emit(lb, s, lb->logits));
-        } else {
-            kvs[n_dec] = s->kv;
-            toks[n_dec] = s->last_token;
-            dec[n_dec++] = i;
-        }
+        else if (s->n_evaluated == s->n_prompt && budget > 0)
+            step[n] = (struct fwd_seq){s->kv, &s->last_token, 1, true}, who[n++] = i, budget--;
     }
-    if (n_dec > 0) {
+    for (int i = 0; i < lb->n_active && budget > 0; i++) {
+        struct seq *s = lb->active[i];
+        if (done[i] || s->n_evaluated == s->n_prompt)
+            continue;
+        size_t chunk = s->n_prompt - s->n_evaluated;
+        chunk = chunk > (size_t)budget ? (size_t)budget : chunk;
+        bool last = s->n_evaluated + chunk == s->n_prompt;
+        step[n] = (struct fwd_seq){s->kv, s->prompt + s->n_evaluated, (int32_t)chunk, last};
+        who[n++] = i;
+        budget -= (int32_t)chunk;
+    }
+    if (n > 0) {
         struct err e;
-        if (fwd_eval_batch(lb->fwd, kvs, toks, n_dec, lb->logits, &e)) {
-            for (int k = 0; k < n_dec; k++) {
-                post_error(lb->active[dec[k]], 500, e.msg);
-                done[dec[k]] = true;
+        bool failed = fwd_eval_seqs(lb->fwd, step, n, lb->logits, &e) != 0;
+        size_t nv = (size_t)model_n_vocab(lb->model);
+        for (int k = 0; k < n; k++) {
+            struct seq *s = lb->active[who[k]];
+            if (failed) {
+                post_error(s, 500, e.msg);
+                done[who[k]] = true;
+                continue;
             }
-        } else {
-            size_t nv = (size_t)model_n_vocab(lb->model);
-            for (int k = 0; k < n_dec; k++)
-                done[dec[k]] = !emit(lb, lb->active[dec[k]], lb->logits + (size_t)k * nv);
+            if (s->n_evaluated < s->n_prompt)
+                s->n_evaluated += (size_t)step[k].n_tokens;
+            if (step[k].logits)
+                done[who[k]] = !emit(lb, s, lb->logits + (size_t)k * nv);
         }
     }
     for (int i = lb->n_active - 1; i >= 0; i--) /* from the end: release moves the last into i */

@@ -22,7 +22,14 @@
 #include "engine/quant.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+struct step_seg {
+    struct kv_cache *kv;
+    int32_t t0, T, p0;
+    bool logits; /* the segment's last token's logits are wanted */
+};
 
 struct forward {
     const struct model *m;
@@ -44,6 +51,13 @@ struct forward {
      * prompt chunk; one token of each of several sequences for a batched decoding step) */
     struct kv_cache **tkv;
     int32_t *tpos;
+    /* the step's sequences: tokens [t0, t0 + T) of the step belong to kv at positions p0 ..;
+     * rows_t: the tokens whose attention runs row by row (those of segments too short to tile) */
+    struct step_seg *segs;
+    int32_t n_segs;
+    int32_t *step_tokens; /* [n_batch]: the step's tokens, in segment order */
+    int32_t *rows_t;
+    int32_t n_rows_t;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -343,10 +357,11 @@ static void rope_apply(float *v, const float *cs, int32_t n_rot, enum rope_mode 
 
 struct attn_job {
     struct forward *f;
-    struct kv_cache *kv;
+    struct kv_cache *kv; /* tiled regime: the segment's cache, its first token t0 of the step */
     int32_t layer;
-    int32_t p0; /* position of token 0 */
-    int32_t T;
+    int32_t p0; /* tiled regime: position of token t0 */
+    int32_t t0;
+    int32_t T;  /* tiled regime: the segment's tokens; rows regime: f->n_rows_t */
 };
 
 static void attn_rows_worker(void *p, int ith, int nth)
@@ -363,7 +378,7 @@ static void attn_rows_worker(void *p, int ith, int nth)
     float *accf = f->attn_scores + (size_t)ith * f->attn_scores_cap;
     long n_rows = (long)j->T * hp->n_head;
     for (long idx = ith; idx < n_rows; idx += nth) {
-        int32_t t = (int32_t)(idx / hp->n_head), h = (int32_t)(idx % hp->n_head);
+        int32_t t = f->rows_t[idx / hp->n_head], h = (int32_t)(idx % hp->n_head);
         int32_t hkv = h / group;
         const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
         k->quantize_act(DT_F16, q, q16, hd);
@@ -429,11 +444,12 @@ static void attn_tiled_worker(void *p, int ith, int nth)
         int32_t hkv = h / group;
         int32_t t_end = (blk + 1) * ATTN_Q_BLOCK < j->T ? (blk + 1) * ATTN_Q_BLOCK : j->T;
         for (int32_t t = blk * ATTN_Q_BLOCK; t < t_end; t++) {
-            const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
+            const size_t ts = (size_t)(j->t0 + t); /* the token's row in the step */
+            const float *q = f->q + ts * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
             int32_t n_pos = j->p0 + t + 1;
             k->f32_dots(hd, n_pos, f->k32 + (size_t)hkv * (size_t)hd, (size_t)k_dim, q, sc);
             float sum = k->f32_softmax(n_pos, sc, scale);
-            float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
+            float *out = f->att + ts * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
             k->f32_combine(hdv, n_pos, f->v32 + (size_t)hkv * (size_t)hdv, (size_t)v_dim, sc, out);
             float inv = 1.0f / sum;
             for (int32_t i = 0; i < hdv; i++)
@@ -459,16 +475,22 @@ static void attn_reserve(struct forward *f, const struct kv_cache *kv, int32_t n
     f->attn_scores_cap = cap;
 }
 
-/* kv, p0: the sequence of all T tokens, or NULL for a batched step (one token per sequence,
- * caches and positions in f->tkv, f->tpos; n_pos: the longest causal span). */
-static void attention(struct forward *f, struct kv_cache *kv, int32_t layer, int32_t p0, int32_t T,
-                      int32_t n_pos)
+/* Every token of the step attends to its own cache up to its own position (its keys and values
+ * are already stored). A segment of ATTN_TILE_Q or more tokens takes the tiled regime, as it
+ * would alone; every other token goes row by row (f->rows_t), so a token's result does not
+ * depend on what else shares the step. n_pos: the longest causal span of the step. */
+static void attention(struct forward *f, int32_t layer, int32_t n_pos)
 {
-    struct attn_job aj = {f, kv, layer, p0, T};
     attn_reserve(f, f->tkv[0], n_pos);
-    if (T < ATTN_TILE_Q || !kv) {
+    if (f->n_rows_t > 0) {
+        struct attn_job aj = {f, NULL, layer, 0, 0, f->n_rows_t};
         threadpool_run(f->tp, attn_rows_worker, &aj);
-    } else {
+    }
+    for (int32_t i = 0; i < f->n_segs; i++) {
+        const struct step_seg *sg = &f->segs[i];
+        if (sg->T < ATTN_TILE_Q)
+            continue;
+        struct attn_job aj = {f, sg->kv, layer, sg->p0, sg->t0, sg->T};
         threadpool_run(f->tp, attn_convert_worker, &aj);
         threadpool_run(f->tp, attn_tiled_worker, &aj);
     }
@@ -479,10 +501,8 @@ static void attention(struct forward *f, struct kv_cache *kv, int32_t layer, int
 
 struct tok_job {
     struct forward *f;
-    struct kv_cache *kv;
     const struct layer *L;
     int32_t layer;
-    int32_t p0;
     int32_t T;
     int stage;
 };
@@ -559,6 +579,9 @@ struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_thread
     f->rope_cs = xmalloc_aligned(B * (size_t)hp->n_rot * sizeof(float));
     f->tkv = xcalloc(B, sizeof *f->tkv);
     f->tpos = xcalloc(B, sizeof *f->tpos);
+    f->segs = xcalloc(B, sizeof *f->segs);
+    f->step_tokens = xcalloc(B, sizeof *f->step_tokens);
+    f->rows_t = xcalloc(B, sizeof *f->rows_t);
     size_t row = act_row_bytes(&m->output);
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const struct layer *L = &m->layers[l];
@@ -596,6 +619,9 @@ void fwd_free(struct forward *f)
     free(f->rope_cs);
     free(f->tkv);
     free(f->tpos);
+    free(f->segs);
+    free(f->step_tokens);
+    free(f->rows_t);
     free(f->actq);
     free(f->asum);
     free(f->attn_q16);
@@ -607,34 +633,44 @@ void fwd_free(struct forward *f)
 
 int32_t fwd_n_threads(const struct forward *f) { return threadpool_n_threads(f->tp); }
 
-/* Runs one step of T <= n_batch tokens whose caches and positions are in f->tkv, f->tpos: one
- * sequence (kv, its tokens at p0 ..) or, with kv NULL, one token per sequence. Writes the logits
- * of the last token (one sequence) or of every token (batched) when logits is non-NULL. */
-static void eval_step(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t T,
-                      float *logits)
+/* Runs one step over the f->n_segs segments of f->segs (T <= n_batch tokens in all, tokens in
+ * step order): fills f->tkv, f->tpos, f->rows_t from them, runs the model, advances each cache,
+ * and writes the last token's logits of segment i at logits + i * n_vocab where it asks for
+ * them (logits non-NULL). */
+static void eval_step(struct forward *f, const int32_t *tokens, int32_t T, float *logits)
 {
     const struct model *m = f->m;
     const struct hparams *hp = &m->hp;
-    int32_t p0 = kv ? kv->n_used : 0, n_pos = 0;
+    int32_t n_pos = 0;
+    f->n_rows_t = 0;
+    for (int32_t i = 0; i < f->n_segs; i++) {
+        const struct step_seg *sg = &f->segs[i];
+        for (int32_t t = sg->t0; t < sg->t0 + sg->T; t++) {
+            f->tkv[t] = sg->kv;
+            f->tpos[t] = sg->p0 + (t - sg->t0);
+            if (sg->T < ATTN_TILE_Q)
+                f->rows_t[f->n_rows_t++] = t;
+        }
+        n_pos = sg->p0 + sg->T > n_pos ? sg->p0 + sg->T : n_pos;
+    }
     for (int32_t t = 0; t < T; t++) {
         const void *row = (const char *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes;
         quant_dequantize_row_ref(m->tok_embd.type, row, f->x + (size_t)t * (size_t)hp->n_embd,
                                  hp->n_embd);
         rope_cache(f->rope_cs + (size_t)t * (size_t)hp->n_rot, f->tpos[t], hp, m->rope_freqs);
-        n_pos = f->tpos[t] + 1 > n_pos ? f->tpos[t] + 1 : n_pos;
     }
     int64_t qd = (int64_t)hp->n_head * hp->head_dim, kd = (int64_t)hp->n_head_kv * hp->head_dim;
     int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const struct layer *L = &m->layers[l];
-        struct tok_job tj = {f, kv, L, l, p0, T, 0};
+        struct tok_job tj = {f, L, l, T, 0};
         run_tok(f, &tj, STAGE_ATTN_NORM);
         struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0, NULL, 0, 0},
                                  {&L->wk, f->kx, kd, L->bk, false, NULL, 0, NULL, 0, 0},
                                  {&L->wv, f->vx, vd, L->bv, false, NULL, 0, NULL, 0, 0}};
         matmul_parts(f, f->xn, T, qkv, 3, false);
         run_tok(f, &tj, STAGE_ROPE_STORE);
-        attention(f, kv, l, p0, T, n_pos);
+        attention(f, l, n_pos);
         matmul(f, &L->wo, f->att, T, f->x, hp->n_embd, L->bo, true);
         run_tok(f, &tj, STAGE_FFN_NORM);
         struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0, NULL, 0, 0},
@@ -642,61 +678,105 @@ static void eval_step(struct forward *f, struct kv_cache *kv, const int32_t *tok
         matmul_parts(f, f->xn, T, gu, 2, true); /* silu(gate) * up, in the same region */
         matmul(f, &L->w_down, f->gate, T, f->x, hp->n_embd, NULL, true);
     }
-    for (int32_t t = 0; t < T; t++)
-        if (!kv || t == T - 1)
-            f->tkv[t]->n_used = f->tpos[t] + 1;
+    for (int32_t i = 0; i < f->n_segs; i++)
+        f->segs[i].kv->n_used = f->segs[i].p0 + f->segs[i].T;
     if (!logits)
         return;
-    int32_t first = kv ? T - 1 : 0; /* rows that need logits */
-    for (int32_t t = first; t < T; t++)
-        rmsnorm(f->xn + (size_t)(t - first) * (size_t)hp->n_embd,
-                f->x + (size_t)t * (size_t)hp->n_embd, m->output_norm, hp->n_embd, hp->norm_eps);
-    matmul(f, &m->output, f->xn, T - first, logits, hp->n_vocab, NULL, false);
+    /* the LM head only for the rows asked for, computed into the first rows of logits and then
+     * moved to their segments' rows (seg_of[r] >= r: from the last, nothing unmoved is
+     * overwritten). rows_t is free again: it holds the segment of each row. */
+    int32_t n_out = 0, *seg_of = f->rows_t;
+    for (int32_t i = 0; i < f->n_segs; i++) {
+        const struct step_seg *sg = &f->segs[i];
+        if (!sg->logits)
+            continue;
+        rmsnorm(f->xn + (size_t)n_out * (size_t)hp->n_embd,
+                f->x + (size_t)(sg->t0 + sg->T - 1) * (size_t)hp->n_embd, m->output_norm,
+                hp->n_embd, hp->norm_eps);
+        seg_of[n_out++] = i;
+    }
+    if (n_out == 0)
+        return;
+    matmul(f, &m->output, f->xn, n_out, logits, hp->n_vocab, NULL, false);
+    const size_t nv = (size_t)hp->n_vocab;
+    for (int32_t r = n_out - 1; r >= 0; r--)
+        if (seg_of[r] != r)
+            memmove(logits + (size_t)seg_of[r] * nv, logits + (size_t)r * nv, nv * sizeof *logits);
+}
+
+/* Checks one segment's tokens and room; e names the sequence by index when n_seqs > 1. */
+static int check_seq(const struct forward *f, const struct fwd_seq *sq, int32_t i, int32_t n_seqs,
+                     struct err *e)
+{
+    const struct hparams *hp = &f->m->hp;
+    char who[48] = "";
+    if (n_seqs > 1)
+        snprintf(who, sizeof who, " of sequence %d", i);
+    if (sq->n_tokens <= 0)
+        return err_set(e, "no tokens to evaluate%s", who);
+    if (sq->n_tokens > sq->kv->n_ctx - sq->kv->n_used)
+        return err_set(e, "context full%s: %d tokens in the cache + %d new > context size %d", who,
+                       sq->kv->n_used, sq->n_tokens, sq->kv->n_ctx);
+    for (int32_t t = 0; t < sq->n_tokens; t++)
+        if (sq->tokens[t] < 0 || sq->tokens[t] >= hp->n_vocab)
+            return err_set(e, "token id %d at position %d%s is out of range (vocabulary %d)",
+                           sq->tokens[t], t, who, hp->n_vocab);
+    return 0;
 }
 
 int fwd_eval(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t n,
              float *logits, struct err *e)
 {
-    const struct hparams *hp = &f->m->hp;
-    if (n <= 0)
-        return err_set(e, "no tokens to evaluate");
-    if (n > kv->n_ctx - kv->n_used)
-        return err_set(e, "context full: %d tokens in the cache + %d new > context size %d",
-                       kv->n_used, n, kv->n_ctx);
-    for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return err_set(e, "token id %d at position %d is out of range (vocabulary %d)",
-                           tokens[i], i, hp->n_vocab);
+    struct fwd_seq sq = {kv, tokens, n, logits != NULL};
+    if (check_seq(f, &sq, 0, 1, e))
+        return -1;
     for (int32_t done = 0; done < n;) {
         int32_t T = n - done < f->n_batch ? n - done : f->n_batch;
         bool last = done + T == n;
-        for (int32_t t = 0; t < T; t++)
-            f->tkv[t] = kv, f->tpos[t] = kv->n_used + t;
-        eval_step(f, kv, tokens + done, T, last ? logits : NULL);
+        f->segs[0] = (struct step_seg){kv, 0, T, kv->n_used, last && logits};
+        f->n_segs = 1;
+        eval_step(f, tokens + done, T, last ? logits : NULL);
         done += T;
     }
+    return 0;
+}
+
+int fwd_eval_seqs(struct forward *f, const struct fwd_seq *seqs, int32_t n_seqs, float *logits,
+                  struct err *e)
+{
+    if (n_seqs <= 0 || n_seqs > f->n_batch)
+        return err_set(e, "a step of %d sequences: must be 1 .. %d", n_seqs, f->n_batch);
+    int32_t T = 0;
+    for (int32_t i = 0; i < n_seqs; i++) {
+        if (check_seq(f, &seqs[i], i, n_seqs, e))
+            return -1;
+        for (int32_t k = 0; k < i; k++)
+            if (seqs[k].kv == seqs[i].kv)
+                return err_set(e, "sequences %d and %d share a cache", k, i);
+        T += seqs[i].n_tokens;
+        if (T > f->n_batch)
+            return err_set(e, "a step of more than %d tokens (sequences 0 .. %d)", f->n_batch, i);
+    }
+    int32_t *tokens = f->step_tokens;
+    for (int32_t i = 0, t0 = 0; i < n_seqs; t0 += seqs[i].n_tokens, i++) {
+        f->segs[i] = (struct step_seg){seqs[i].kv, t0, seqs[i].n_tokens, seqs[i].kv->n_used,
+                                       seqs[i].logits && logits};
+        memcpy(tokens + t0, seqs[i].tokens, sizeof *tokens * (size_t)seqs[i].n_tokens);
+    }
+    f->n_segs = n_seqs;
+    eval_step(f, tokens, T, logits);
     return 0;
 }
 
 int fwd_eval_batch(struct forward *f, struct kv_cache *const *kvs, const int32_t *tokens,
                    int32_t n, float *logits, struct err *e)
 {
-    const struct hparams *hp = &f->m->hp;
     if (n <= 0 || n > f->n_batch)
         return err_set(e, "batched step of %d sequences: must be 1 .. %d", n, f->n_batch);
-    for (int32_t i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return err_set(e, "token id %d of sequence %d is out of range (vocabulary %d)",
-                           tokens[i], i, hp->n_vocab);
-        if (kvs[i]->n_used >= kvs[i]->n_ctx)
-            return err_set(e, "context full for sequence %d: %d tokens in a cache of %d", i,
-                           kvs[i]->n_used, kvs[i]->n_ctx);
-        for (int32_t k = 0; k < i; k++)
-            if (kvs[k] == kvs[i])
-                return err_set(e, "sequences %d and %d share a cache", k, i);
-    }
-    for (int32_t t = 0; t < n; t++)
-        f->tkv[t] = kvs[t], f->tpos[t] = kvs[t]->n_used;
-    eval_step(f, NULL, tokens, n, logits);
-    return 0;
+    struct fwd_seq *seqs = xcalloc((size_t)n, sizeof *seqs);
+    for (int32_t i = 0; i < n; i++)
+        seqs[i] = (struct fwd_seq){kvs[i], tokens + i, 1, true};
+    int rc = fwd_eval_seqs(f, seqs, n, logits, e);
+    free(seqs);
+    return rc;
 }

@@ -1,8 +1,9 @@
-/* forward: the transformer forward pass over a batch of tokens of one sequence.
+/* forward: the transformer forward pass over a step of tokens: a prompt chunk of one sequence,
+ * or tokens of several sequences at once (decoding tokens and prompt chunks mixed).
  *
  * A `struct forward` owns the scratch activations for up to n_batch tokens and the thread pool;
- * the sequence state lives in a `struct kv_cache`, so one forward object can serve many
- * sequences in turn. Arithmetic follows llama.cpp's CPU backend where it affects results
+ * each sequence's state lives in its `struct kv_cache`, so one forward object serves many
+ * sequences, in turn or together. Arithmetic follows llama.cpp's CPU backend where it affects results
  * (activations converted to each weight type's dot-product type, f16 KV cache, f16 queries in
  * the attention dot products, RMSNorm sums in double, RoPE angles as running products).
  */
@@ -13,6 +14,7 @@
 #include "engine/kv.h"
 #include "engine/model.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct forward;
@@ -27,6 +29,24 @@ int32_t fwd_n_threads(const struct forward *f);
  * Fails (cache unchanged) if a token id is out of range or the cache would overflow. */
 int fwd_eval(struct forward *f, struct kv_cache *kv, const int32_t *tokens, int32_t n,
              float *logits, struct err *e);
+
+/* One sequence's part of a step: n_tokens tokens appended to kv's sequence. */
+struct fwd_seq {
+    struct kv_cache *kv;
+    const int32_t *tokens; /* borrowed for the call */
+    int32_t n_tokens;
+    bool logits;           /* write its last token's logits */
+};
+
+/* One step for several sequences at once (continuous batching with prompts mixed in: some
+ * sequences decode one token while others add a prompt chunk): seqs[i]'s tokens go to its own
+ * cache (distinct caches of this model; n_seqs <= n_batch, all tokens together <= n_batch), and
+ * where seqs[i].logits, its last token's logits go to logits + i * model_n_vocab() (logits
+ * non-NULL; other rows are left alone). The weights are read once for the step, and every
+ * sequence gets exactly what fwd_eval of the same tokens would give it alone. Fails (caches
+ * unchanged) on a bad token id, a full cache, a shared cache or too many tokens. */
+int fwd_eval_seqs(struct forward *f, const struct fwd_seq *seqs, int32_t n_seqs, float *logits,
+                  struct err *e);
 
 /* One decoding step for n sequences at once (continuous batching): appends tokens[i] to
  * kvs[i] (distinct caches of this model; n <= n_batch) and writes each sequence's logits at

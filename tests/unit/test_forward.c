@@ -1,4 +1,5 @@
-/* Batched decoding (fwd_eval_batch) against one sequence at a time (fwd_eval): several
+/* Batched decoding (fwd_eval_batch) and steps mixing prompt chunks with decoding tokens
+ * (fwd_eval_seqs) against one sequence at a time (fwd_eval): several
  * sequences with different prompt lengths, decoded step by step together, must get the logits
  * each gets alone: bit for bit for quantized weights (every kernel and tile shape is exact to
  * the reference), within float rounding for f32 weights (tile shapes sum float rows in other
@@ -27,6 +28,88 @@ static int32_t argmax(const float *x, int32_t n)
         if (x[i] > x[best])
             best = i;
     return best;
+}
+
+/* got vs want: bit for bit (exact) or within 1e-3; *worst tracks the largest difference. */
+static void compare_logits(const char *path, const char *what, const float *want,
+                           const float *got, int32_t V, bool exact, double *worst)
+{
+    if (exact) {
+        CHECK_MSG(memcmp(want, got, sizeof(float) * (size_t)V) == 0, "%s: %s differ from alone",
+                  path, what);
+        return;
+    }
+    for (int32_t i = 0; i < V; i++) {
+        double d = fabs((double)want[i] - got[i]);
+        *worst = d > *worst ? d : *worst;
+    }
+    CHECK_MSG(*worst < 1e-3, "%s: %s differ from alone by %.3g", path, what, *worst);
+}
+
+/* Prompts mixed into decoding steps (fwd_eval_seqs): three sequences, each step holding some
+ * decoding tokens and some prompt chunks (one long enough for tiled attention, one without
+ * logits), against each sequence evaluated alone in the same chunks. */
+#define MIX_LONG 70 /* >= the tiled attention regime's 64 queries */
+static void check_mixed(const char *path, struct model *m, bool exact)
+{
+    struct err e;
+    const int32_t V = model_n_vocab(m);
+    struct forward *f = fwd_new(m, 96, 2);
+    int32_t P[MIX_LONG], Q[5], R[2];
+    for (int32_t i = 0; i < MIX_LONG; i++)
+        P[i] = (int32_t)((i * 37 + 11) % V);
+    for (int32_t i = 0; i < 5; i++)
+        Q[i] = (int32_t)((i * 53 + 7) % V);
+    R[0] = 1 % V, R[1] = 9 % V;
+    /* alone, in the chunks the mixed steps use */
+    float *ref = malloc(sizeof(float) * (size_t)V * 7), *lg = malloc(sizeof(float) * (size_t)V * 3);
+    struct kv_cache *kp, *kq, *kr;
+    CHECK(kv_new(m, 128, &kp, &e) == 0 && kv_new(m, 128, &kq, &e) == 0 && kv_new(m, 128, &kr, &e) == 0);
+    float *r1 = ref, *r2 = ref + V, *r3 = ref + 2 * V, *q1 = ref + 3 * V, *q2 = ref + 4 * V;
+    float *p1 = ref + 5 * V, *p2 = ref + 6 * V;
+    CHECK(fwd_eval(f, kr, R, 2, r1, &e) == 0);
+    int32_t rt1 = argmax(r1, V);
+    CHECK(fwd_eval(f, kr, &rt1, 1, r2, &e) == 0);
+    int32_t rt2 = argmax(r2, V);
+    CHECK(fwd_eval(f, kr, &rt2, 1, r3, &e) == 0);
+    CHECK(fwd_eval(f, kq, Q, 3, NULL, &e) == 0);
+    CHECK(fwd_eval(f, kq, Q + 3, 2, q1, &e) == 0);
+    int32_t qt1 = argmax(q1, V);
+    CHECK(fwd_eval(f, kq, &qt1, 1, q2, &e) == 0);
+    CHECK(fwd_eval(f, kp, P, MIX_LONG, p1, &e) == 0);
+    int32_t pt1 = argmax(p1, V);
+    CHECK(fwd_eval(f, kp, &pt1, 1, p2, &e) == 0);
+    kv_free(kp), kv_free(kq), kv_free(kr);
+    /* mixed */
+    CHECK(kv_new(m, 128, &kp, &e) == 0 && kv_new(m, 128, &kq, &e) == 0 && kv_new(m, 128, &kr, &e) == 0);
+    double worst = 0.0;
+    for (size_t i = 0; i < (size_t)V * 3; i++)
+        lg[i] = -12345.0f; /* rows not asked for must stay as they are */
+    struct fwd_seq s1[2] = {{kr, R, 2, true}, {kq, Q, 3, false}};
+    CHECK_MSG(fwd_eval_seqs(f, s1, 2, lg, &e) == 0, "%s", e.msg);
+    compare_logits(path, "mixed step 1, decoding sequence", r1, lg, V, exact, &worst);
+    CHECK(lg[V] == -12345.0f && lg[2 * V - 1] == -12345.0f);
+    struct fwd_seq s2[3] = {{kr, &rt1, 1, true}, {kq, Q + 3, 2, true}, {kp, P, MIX_LONG, true}};
+    CHECK_MSG(fwd_eval_seqs(f, s2, 3, lg, &e) == 0, "%s", e.msg);
+    compare_logits(path, "mixed step 2, decoding sequence", r2, lg, V, exact, &worst);
+    compare_logits(path, "mixed step 2, last prompt chunk", q1, lg + V, V, exact, &worst);
+    compare_logits(path, "mixed step 2, tiled prompt", p1, lg + 2 * V, V, exact, &worst);
+    struct fwd_seq s3[3] = {{kp, &pt1, 1, true}, {kr, &rt2, 1, true}, {kq, &qt1, 1, true}};
+    CHECK_MSG(fwd_eval_seqs(f, s3, 3, lg, &e) == 0, "%s", e.msg);
+    compare_logits(path, "mixed step 3", p2, lg, V, exact, &worst);
+    compare_logits(path, "mixed step 3", r3, lg + V, V, exact, &worst);
+    compare_logits(path, "mixed step 3", q2, lg + 2 * V, V, exact, &worst);
+    CHECK(kv_len(kp) == MIX_LONG + 1 && kv_len(kq) == 6 && kv_len(kr) == 4);
+    /* too many tokens for the step, and a sequence without tokens: refused, caches unchanged */
+    struct fwd_seq big[2] = {{kr, P, MIX_LONG, true}, {kq, P, 30, true}};
+    CHECK(fwd_eval_seqs(f, big, 2, lg, &e) == -1 && strstr(e.msg, "more than 96 tokens") != NULL);
+    struct fwd_seq none[1] = {{kr, P, 0, true}};
+    CHECK(fwd_eval_seqs(f, none, 1, lg, &e) == -1 && strstr(e.msg, "no tokens") != NULL);
+    CHECK(kv_len(kr) == 4 && kv_len(kq) == 6);
+    kv_free(kp), kv_free(kq), kv_free(kr);
+    free(ref);
+    free(lg);
+    fwd_free(f);
 }
 
 static void check_model(const char *path, bool exact)
@@ -108,6 +191,7 @@ static void check_model(const char *path, bool exact)
     free(ref);
     free(lg);
     fwd_free(f);
+    check_mixed(path, m, exact);
     model_free(m);
 }
 
