@@ -36,6 +36,7 @@ tiers:
     price: { input: 0.01, output: 0.02 }
   - { name: cloud, kind: openai, base_url: ${fake.url}, model: "anth/echo", price: { input: 0, output: 1.0 } }
   - { name: toolsy, kind: openai, base_url: ${fake.url}, model: "anthtools/tools", price: { input: 0, output: 0 } }
+  - { name: broken, kind: openai, base_url: ${fake.url}, model: "anthbroken/drop_mid", price: { input: 0, output: 0 }, retries: 0 }
 routes:
   - { name: masked, privacy: mask, default: cloud }
 `);
@@ -227,6 +228,26 @@ await test('errors: Anthropic\'s shape and statuses (400, 401, 404), the SDK\'s 
   try { await anthropic.messages.create(msg({ temperature: 1.5 })); } catch (e) { threw = e; }
   eq(threw.status, 400);
   assert(/temperature: 1.5 is out of range \[0, 1\]/.test(threw.error.error.message), threw.error.error.message);
+});
+
+await test('a stream that breaks after it started ends with event: error, never message_stop', async () => {
+  const r = await raw({ model: 'broken', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'a b c d e' }] });
+  eq(r.status, 200);
+  const blocks = r.text.trim().split('\n\n');
+  const last = blocks[blocks.length - 1].split('\n');
+  eq(last[0], 'event: error');
+  const err = JSON.parse(last[1].slice(6));
+  eq(err.type, 'error');
+  assert(err.error.type === 'api_error' && err.error.message.length > 0, last[1]);
+  assert(!r.text.includes('message_stop'), r.text);
+  assert(r.text.includes('text_delta'), 'the break came after some text');
+  let threw = null;
+  try {
+    const stream = await anthropic.messages.create({ model: 'broken', max_tokens: 50, stream: true,
+                                                     messages: [{ role: 'user', content: 'a b c' }] });
+    for await (const _ of stream) { /* drain */ }
+  } catch (e) { threw = e; }
+  assert(threw, 'the SDK did not see the error');
 });
 
 await test('ledger: Anthropic requests are rows like any other, under the key\'s name', async () => {

@@ -37,6 +37,7 @@ tiers:
     context: 512
     price: { input: 0.01, output: 0.02 }
   - { name: toolsy, kind: openai, base_url: ${fake.url}, model: "olltools/tools", price: { input: 0, output: 0 } }
+  - { name: broken, kind: openai, base_url: ${fake.url}, model: "ollbroken/drop_mid", price: { input: 0, output: 0 }, retries: 0 }
 routes:
   - { name: auto, default: small }
 `);
@@ -199,7 +200,7 @@ await test('tool calls from a tier come back in Ollama\'s shape, arguments as an
 
 await test('tags, show and version', async () => {
   const list = await ollama.list();
-  eq(list.models.map((m) => m.name).sort(), ['auto', 'small', 'toolsy']);
+  eq(list.models.map((m) => m.name).sort(), ['auto', 'broken', 'small', 'toolsy']);
   eq(list.models.find((m) => m.name === 'small').details.format, 'gguf');
   const show = await ollama.show({ model: 'auto' });
   eq(show.details.family, 'baton-route');
@@ -231,6 +232,18 @@ await test('errors: {"error": ...} with 400, 401, 404, 405; the client\'s Respon
   try { await ollama.chat({ model: 'nope', messages: [{ role: 'user', content: 'x' }], stream: false }); } catch (e) { threw = e; }
   eq(threw && threw.status_code, 404);
   assert(/model 'nope' not found/.test(threw.error), threw && threw.error);
+});
+
+await test('a stream that breaks after it started ends with an {"error"} line, never done', async () => {
+  const r = await raw('/api/chat', { model: 'broken', messages: [{ role: 'user', content: 'a b c d e' }] });
+  eq(r.status, 200);
+  const lines = r.text.trim().split('\n').map((l) => JSON.parse(l));
+  const last = lines.pop();
+  eq(Object.keys(last), ['error']);
+  assert(lines.length >= 1 && lines.every((l) => l.done === false), r.text);
+  let threw = null;
+  try { for await (const _ of await ollama.chat({ model: 'broken', messages: [{ role: 'user', content: 'a b' }], stream: true })) { /* drain */ } } catch (e) { threw = e; }
+  assert(threw, 'the ollama client did not see the error');
 });
 
 await test('ledger: Ollama requests are rows like any other, under the key\'s name', async () => {
