@@ -370,6 +370,11 @@ int openai_parse(enum dialect d, const char *body, size_t len, struct request **
     if (!root)
         return BAD(e, NULL, "We could not parse the JSON body of your request: %s (line %d,"
                             " column %d).", je.text, je.line, je.column);
+    return openai_parse_json(d, root, out, e);
+}
+
+int openai_parse_json(enum dialect d, json_t *root, struct request **out, struct api_error *e)
+{
     struct request *r = xcalloc(1, sizeof *r);
     r->dialect = d;
     r->body = root;
@@ -406,7 +411,7 @@ void openai_resp_free(struct openai_resp *r)
 
 /* A JSON string of s[0..n): model output can hold invalid UTF-8 (byte-fallback tokens), which
  * JSON cannot carry, so invalid bytes become U+FFFD (the raw bytes stay in logprobs' "bytes"). */
-static json_t *json_text(const char *s, size_t n)
+json_t *openai_json_text(const char *s, size_t n)
 {
     if (utf8_valid(s, n))
         return json_stringn_nocheck(s, n);
@@ -432,16 +437,16 @@ static json_t *logprob_entry(const struct event *ev)
     json_t *top = json_array();
     for (int i = 0; i < ev->n_top; i++)
         json_array_append_new(top, json_pack("{s:o, s:f, s:o}", "token",
-                                             json_text(ev->top[i].token, ev->top[i].len),
+                                             openai_json_text(ev->top[i].token, ev->top[i].len),
                                              "logprob", (double)ev->top[i].logprob,
                                              "bytes", bytes_array(ev->top[i].token, ev->top[i].len)));
     return json_pack("{s:o, s:f, s:o, s:o}", "token",
-                     json_text(ev->logprob->token, ev->logprob->len), "logprob", (double)ev->logprob->logprob, "bytes",
+                     openai_json_text(ev->logprob->token, ev->logprob->len), "logprob", (double)ev->logprob->logprob, "bytes",
                      bytes_array(ev->logprob->token, ev->logprob->len), "top_logprobs", top);
 }
 
 /* Merges a streamed tool_calls delta array into the accumulated calls (by "index"). */
-static void merge_tool_calls(json_t **acc, const json_t *delta_calls)
+void openai_merge_tool_calls(json_t **acc, const json_t *delta_calls)
 {
     if (!*acc)
         *acc = json_array();
@@ -511,7 +516,7 @@ static void stream_chunk(struct openai_resp *r, const struct event *ev, const ch
     if (r->req->dialect == DIALECT_OPENAI_CHAT) {
         json_t *delta = ev && ev->delta ? json_deep_copy(ev->delta) : json_object();
         if (ev && ev->text && !ev->delta)
-            json_object_set_new(delta, "content", json_text(ev->text, ev->len));
+            json_object_set_new(delta, "content", openai_json_text(ev->text, ev->len));
         if (!r->sent_role) {
             json_object_set_new(delta, "role", json_string("assistant"));
             if (!json_object_get(delta, "content"))
@@ -521,7 +526,7 @@ static void stream_chunk(struct openai_resp *r, const struct event *ev, const ch
         choice = json_pack("{s:i, s:o}", "index", 0, "delta", delta);
     } else {
         choice = json_pack("{s:i, s:o}", "index", 0, "text",
-                           json_text(ev && ev->text ? ev->text : "", ev && ev->text ? ev->len : 0));
+                           openai_json_text(ev && ev->text ? ev->text : "", ev && ev->text ? ev->len : 0));
     }
     if (ev && ev->logprob) {
         json_t *content = json_array();
@@ -548,7 +553,7 @@ void openai_resp_event(struct openai_resp *r, const struct event *ev, struct buf
         if (ev->delta) {
             const json_t *tc = json_object_get(ev->delta, "tool_calls");
             if (json_is_array(tc))
-                merge_tool_calls(&r->tool_calls, tc);
+                openai_merge_tool_calls(&r->tool_calls, tc);
         }
         if (ev->logprob) {
             if (!r->logprobs)
@@ -587,7 +592,7 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out)
     json_t *choice;
     if (chat) {
         json_t *msg = json_pack("{s:s, s:o, s:n}", "role", "assistant", "content",
-                                json_text(r->content.data ? r->content.data : "", r->content.len),
+                                openai_json_text(r->content.data ? r->content.data : "", r->content.len),
                                 "refusal");
         if (r->tool_calls) {
             json_object_set(msg, "tool_calls", r->tool_calls);
@@ -597,7 +602,7 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out)
         choice = json_pack("{s:i, s:o}", "index", 0, "message", msg);
     } else {
         choice = json_pack("{s:i, s:o}", "index", 0, "text",
-                           json_text(r->content.data ? r->content.data : "", r->content.len));
+                           openai_json_text(r->content.data ? r->content.data : "", r->content.len));
     }
     json_object_set_new(choice, "logprobs", r->logprobs ? json_pack("{s:O}", "content", r->logprobs)
                                                         : json_null());

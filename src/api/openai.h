@@ -37,6 +37,11 @@ void api_error_json(const struct api_error *e, struct buf *out);
 int openai_parse(enum dialect d, const char *body, size_t len, struct request **out,
                  struct api_error *e);
 
+/* The same from an already parsed body; takes ownership of root (it becomes request->body, or is
+ * freed on failure). The Anthropic and Ollama dialects translate their bodies into an OpenAI chat
+ * or completions body and finish through here, so every backend sees one shape. */
+int openai_parse_json(enum dialect d, json_t *root, struct request **out, struct api_error *e);
+
 /* ---- responses ---- */
 
 /* Accumulates a backend's events into one response; also the SSE encoder when streaming.
@@ -67,5 +72,11 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out);
 /* A stream that fails after it started ends with an explicit error event, so a client never
  * mistakes it for a complete answer: `data: {"error": {...}}` then no [DONE]. */
 void openai_stream_error(const struct api_error *e, struct buf *out);
+
+/* Helpers the other dialects' encoders share. */
+/* A JSON string of s[0..n), invalid UTF-8 replaced by U+FFFD. Caller owns the result. */
+json_t *openai_json_text(const char *s, size_t n);
+/* Merges a streamed OpenAI tool_calls delta array into *acc (created on first use), by "index". */
+void openai_merge_tool_calls(json_t **acc, const json_t *delta_calls);
 
 #endif

@@ -1,10 +1,12 @@
 /* request: the one normalized request type and the one event stream of `baton serve`.
  *
- * Every API dialect (OpenAI chat/completions, later Anthropic and Ollama) parses its body into a
- * `struct request`; the router decides on it; a backend (local engine or remote upstream)
- * executes it and reports back only through `struct event`s, which the dialect encodes for the
- * client (JSON, SSE, NDJSON). The router never knows whether a tier is local or remote; a backend
- * never knows which dialect the client spoke.
+ * Every API dialect (OpenAI chat/completions, Anthropic messages, Ollama chat/generate; see
+ * api/dialect.h) parses its body into a `struct request`; the router decides on it; a backend
+ * (local engine or remote upstream) executes it and reports back only through `struct event`s,
+ * which the dialect encodes for the client (JSON, SSE, NDJSON). The router never knows whether a
+ * tier is local or remote; a backend never knows which dialect the client spoke: the Anthropic and
+ * Ollama dialects translate their bodies into the OpenAI shape (`body` is then that translation),
+ * and `dialect` below is only that shape, chat or completion.
  *
  * Ownership: request_free releases everything a request holds, including `body` (the client's
  * JSON, kept so remote tiers can pass through fields baton does not model: tools,
@@ -19,8 +21,9 @@
 #include <stdint.h>
 
 enum dialect {
-    DIALECT_OPENAI_CHAT,       /* POST /v1/chat/completions */
-    DIALECT_OPENAI_COMPLETION, /* POST /v1/completions */
+    DIALECT_OPENAI_CHAT,       /* messages: /v1/chat/completions, /v1/messages, /api/chat,
+                                * /api/generate (the prompt as a user turn) */
+    DIALECT_OPENAI_COMPLETION, /* a raw prompt: /v1/completions, /api/generate with raw */
 };
 
 enum role { ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT, ROLE_TOOL, ROLE_DEVELOPER };
@@ -45,6 +48,9 @@ struct request {
     float temperature;
     float top_p;
     int64_t seed;
+    bool has_top_k;       /* Anthropic top_k, Ollama options.top_k: the local engine uses it; it is
+                           * not in `body`, since OpenAI upstreams refuse unknown fields */
+    int32_t top_k;        /* >= 1 when has_top_k */
     char **stop;          /* up to 4 stop strings */
     size_t n_stop;
     bool stream;
@@ -94,6 +100,8 @@ struct event {
     int64_t completion_tokens;
     /* EV_FINISH */
     const char *finish_reason; /* "stop", "length", "tool_calls", "content_filter" */
+    const char *stop_sequence; /* "stop" because of one of request->stop: which one (NULL when the
+                                * model ended, or the backend cannot tell, as OpenAI upstreams) */
     /* EV_ERROR */
     int status;                /* HTTP status to answer with if nothing was sent yet */
     const char *error_type;    /* OpenAI error type: "invalid_request_error", "server_error" ... */

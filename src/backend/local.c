@@ -64,6 +64,7 @@ struct seq {
     struct buf pending;
     char **stop;
     size_t n_stop, max_stop_len;
+    int stop_hit;                        /* index of the stop string that ended the output, or -1 */
     bool logprobs;
     int top_logprobs;
     struct grammar *grammar;     /* constrains the output, or NULL */
@@ -211,6 +212,10 @@ static void post_end(struct seq *s, const char *finish_reason)
     struct posted *f = xcalloc(1, sizeof *f);
     f->ev.type = EV_FINISH;
     f->ev.finish_reason = finish_reason;
+    if (s->stop_hit >= 0 && strcmp(finish_reason, "stop") == 0) { /* a copy: s may go first */
+        f->text = xstrdup(s->stop[s->stop_hit]);
+        f->ev.stop_sequence = f->text;
+    }
     post(s, f);
 }
 
@@ -288,6 +293,7 @@ static bool flush_text(struct seq *s, bool final, struct posted *lp)
         size_t sl = strlen(s->stop[i]);
         for (size_t at = 0; sl && at + sl <= b->len; at++)
             if (memcmp(b->data + at, s->stop[i], sl) == 0) {
+                s->stop_hit = (int)i;
                 if (at || lp)
                     emit_text(s, b->data, at, lp);
                 buf_clear(b);
@@ -517,6 +523,7 @@ static enum start_error local_start(struct backend *b, struct call *c, struct er
     s->n_prompt = n;
     s->max_tokens = r->max_tokens > 0 ? r->max_tokens : lb->cfg->max_tokens_default;
     buf_init(&s->pending);
+    s->stop_hit = -1;
     if (r->n_stop) {
         s->stop = xcalloc(r->n_stop, sizeof *s->stop);
         for (size_t i = 0; i < r->n_stop; i++) {
@@ -530,12 +537,13 @@ static enum start_error local_start(struct backend *b, struct call *c, struct er
     s->render_special = plan.render_special;
     s->logprobs = r->logprobs;
     s->top_logprobs = r->top_logprobs > MAX_TOP_LOGPROBS ? MAX_TOP_LOGPROBS : r->top_logprobs;
-    /* OpenAI's defaults: temperature 1, top_p 1, no other filtering */
+    /* OpenAI's defaults: temperature 1, top_p 1, no other filtering (top_k only when a dialect
+     * that has it asked) */
     struct sampler_params sp;
     sampler_params_default(&sp);
     sp.temp = r->has_temperature ? r->temperature : 1.0f;
     sp.top_p = r->has_top_p ? r->top_p : 1.0f;
-    sp.top_k = 0;
+    sp.top_k = r->has_top_k ? r->top_k : 0;
     sp.min_p = 0.0f;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -17,6 +17,8 @@
  */
 #include "server/server.h"
 
+#include "api/dialect.h"
+#include "api/ollama.h"
 #include "api/openai.h"
 #include "backend/backend.h"
 #include "backend/local.h"
@@ -67,7 +69,8 @@ struct exchange {
     struct backend *backend;
     struct call call;
     bool call_active;
-    struct openai_resp resp;
+    const struct api_dialect *api; /* the caller's dialect: parse, encode, errors */
+    struct api_resp *resp;     /* the answer being encoded (per tier tried), or NULL */
     bool stream_started;
     bool finished;
     int64_t prompt_tokens, completion_tokens;
@@ -163,7 +166,7 @@ static void fail_exchange(struct exchange *x, const struct api_error *e, const c
 {
     struct buf b;
     buf_init(&b);
-    api_error_json(e, &b);
+    x->api->error_json(e, &b);
     char store[4][320], ra[48];
     const char *hdrs[6];
     baton_headers(x, store, hdrs, true);
@@ -290,13 +293,20 @@ static void record(struct exchange *x, int status, const char *error)
     metrics_record(s->metrics, &m);
 }
 
+static void drop_resp(struct exchange *x)
+{
+    if (x->resp)
+        x->api->resp_free(x->resp);
+    x->resp = NULL;
+}
+
 static void exchange_free(struct exchange *x)
 {
     if (x->call_active) {
         backend_cancel(x->backend, &x->call);
         x->call_active = false;
     }
-    openai_resp_free(&x->resp);
+    drop_resp(x);
     request_free(x->req);
     mask_free(x->mask);
     buf_free(&x->answer);
@@ -317,14 +327,30 @@ static void on_client_close(struct http_conn *c, void *arg)
 
 static void try_tier(struct exchange *x);
 
+/* The streamed answer's status and headers, before its first bytes. */
+static void begin_stream(struct exchange *x)
+{
+    if (x->stream_started)
+        return;
+    char store[4][320];
+    const char *hdrs[6];
+    baton_headers(x, store, hdrs, false);
+    hdrs[3] = "Cache-Control: no-cache";
+    hdrs[4] = "Trailer: x-baton-cost-usd";
+    hdrs[5] = NULL;
+    http_stream_begin(x->conn, 200, x->api->stream_type, hdrs);
+    x->stream_started = true;
+}
+
 static void finish_ok(struct exchange *x)
 {
     struct buf out;
     buf_init(&out);
     x->finished = true;
     x->call_active = false;
-    x->resp.cost_microusd = x->cost_microusd;
-    openai_resp_finish(&x->resp, &out);
+    if (x->req->stream)
+        begin_stream(x); /* an answer without any delta */
+    x->api->resp_finish(x->resp, x->cost_microusd, &out);
     char store[4][320];
     const char *hdrs[5];
     if (x->req->stream) {
@@ -351,16 +377,8 @@ static void on_event(struct call *c, const struct event *ev)
     case EV_DELTA:
         if (!x->t_first_ms)
             x->t_first_ms = loop_now_ms(x->srv->loop);
-        if (x->req->stream && !x->stream_started) {
-            char store[4][320];
-            const char *hdrs[6];
-            baton_headers(x, store, hdrs, false);
-            hdrs[3] = "Cache-Control: no-cache";
-            hdrs[4] = "Trailer: x-baton-cost-usd";
-            hdrs[5] = NULL;
-            http_stream_begin(x->conn, 200, "text/event-stream", hdrs);
-            x->stream_started = true;
-        }
+        if (x->req->stream)
+            begin_stream(x);
         if (x->masked && ev->text) { /* placeholders back to their values */
             struct buf text;
             buf_init(&text);
@@ -384,13 +402,13 @@ static void on_event(struct call *c, const struct event *ev)
             if (x->srv->audit)
                 buf_append(&x->answer, restored.text, restored.len);
             if (restored.len || restored.delta)
-                openai_resp_event(&x->resp, &restored, &out);
+                x->api->resp_event(x->resp, &restored, &out);
             json_decref(d);
             buf_free(&text);
         } else {
             if (x->srv->audit && ev->text)
                 buf_append(&x->answer, ev->text, ev->len);
-            openai_resp_event(&x->resp, ev, &out);
+            x->api->resp_event(x->resp, ev, &out);
         }
         if (out.len)
             http_stream_write(x->conn, out.data, out.len);
@@ -401,7 +419,7 @@ static void on_event(struct call *c, const struct event *ev)
         x->cost_microusd = ledger_cost_microusd(ev->prompt_tokens, ev->completion_tokens,
                                                 x->tier->price_in_microusd,
                                                 x->tier->price_out_microusd);
-        openai_resp_event(&x->resp, ev, &out);
+        x->api->resp_event(x->resp, ev, &out);
         break;
     case EV_FINISH:
         if (x->masked) { /* text held back as a possible placeholder */
@@ -412,13 +430,15 @@ static void on_event(struct call *c, const struct event *ev)
                 struct event rest = {.type = EV_DELTA, .text = text.data, .len = text.len};
                 if (x->srv->audit)
                     buf_append(&x->answer, text.data, text.len);
-                openai_resp_event(&x->resp, &rest, &out);
+                x->api->resp_event(x->resp, &rest, &out);
             }
             buf_free(&text);
         }
-        openai_resp_event(&x->resp, ev, &out);
-        if (out.len && x->req->stream)
+        x->api->resp_event(x->resp, ev, &out);
+        if (out.len && x->req->stream) {
+            begin_stream(x);
             http_stream_write(x->conn, out.data, out.len);
+        }
         buf_free(&out);
         finish_ok(x);
         return;
@@ -429,7 +449,7 @@ static void on_event(struct call *c, const struct event *ev)
         x->last_status = ev->status ? ev->status : 502;
         if (!x->stream_started && retryable(x->last_status) && x->tier_idx + 1 < x->dec.n_tiers) {
             log_warn("tier %s failed (%s); falling back", x->tier->name, x->last_error);
-            openai_resp_free(&x->resp);
+            drop_resp(x);
             x->tier_idx++;
             buf_free(&out);
             try_tier(x);
@@ -440,7 +460,7 @@ static void on_event(struct call *c, const struct event *ev)
                       NULL, "%s", x->last_error);
         if (x->stream_started) {
             x->finished = true;
-            openai_stream_error(&ae, &out);
+            x->api->stream_error(&ae, &out);
             http_stream_write(x->conn, out.data, out.len);
             http_stream_end(x->conn);
             record(x, 200, x->last_error);
@@ -472,7 +492,7 @@ static void try_tier(struct exchange *x)
         }
         if (x->mask && !x->masked && x->tier->kind != TIER_LOCAL)
             mask_before_leaving(x);
-        openai_resp_init(&x->resp, x->req, x->tier->name);
+        x->resp = x->api->resp_new(x->req, x->tier->name);
         memset(&x->call, 0, sizeof x->call);
         x->call.req = x->req;
         x->call.emit = on_event;
@@ -489,7 +509,7 @@ static void try_tier(struct exchange *x)
             }
             return;
         }
-        openai_resp_free(&x->resp);
+        drop_resp(x);
         snprintf(x->last_error, sizeof x->last_error, "%s", e.msg);
         if (rc == START_BAD_REQUEST) {
             struct api_error ae;
@@ -528,14 +548,31 @@ static void reason_append(struct route_decision *d, const char *a, const char *b
     d->reason[len] = 0;
 }
 
-/* Checks the Authorization header; on success the key's name becomes the caller. The secret is
- * never copied into the exchange, a log line or an error message. */
+/* Checks the Authorization header (or x-api-key, which Anthropic's clients send); on success the
+ * key's name becomes the caller. The secret is never copied into the exchange, a log line or an
+ * error message (the "Bearer " form built for x-api-key lives on this stack frame only). */
 static int authenticate(struct exchange *x, const struct http_request *hr, struct api_error *ae)
 {
     size_t len = 0;
     const char *h = http_request_header(hr, "authorization", &len);
+    char bearer[512];
+    if (!h) {
+        size_t klen = 0;
+        const char *k = http_request_header(hr, "x-api-key", &klen);
+        if (k && klen + 8 <= sizeof bearer) {
+            memcpy(bearer, "Bearer ", 7);
+            memcpy(bearer + 7, k, klen);
+            h = bearer;
+            len = klen + 7;
+        } else if (k) {
+            h = k; /* too long for any key: refused as invalid */
+            len = klen;
+        }
+    }
     struct err e;
-    switch (keys_authenticate(x->srv->keys, h, len, &x->key, &e)) {
+    enum key_auth verdict = keys_authenticate(x->srv->keys, h, len, &x->key, &e);
+    explicit_bzero(bearer, sizeof bearer);
+    switch (verdict) {
     case KEY_OK:
         x->has_key = true;
         snprintf(x->peer, sizeof x->peer, "%s", x->key.name);
@@ -543,7 +580,8 @@ static int authenticate(struct exchange *x, const struct http_request *hr, struc
     case KEY_MISSING:
         return api_error_set(ae, 401, "invalid_request_error", NULL, "missing_api_key",
                              "You didn't provide an API key: send it as 'Authorization: Bearer "
-                             "<key>' (keys are made with `baton keys create`).");
+                             "<key>' or 'x-api-key: <key>' (keys are made with `baton keys "
+                             "create`).");
     case KEY_REVOKED:
         return api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
                              "The API key has been revoked.");
@@ -724,10 +762,11 @@ static int spent_from_ledger(void *arg, const char *name, int64_t since_ms, int6
  * Endpoints */
 
 static void handle_completion(struct server *s, struct http_conn *c, const struct http_request *hr,
-                              enum dialect d)
+                              enum api_endpoint ep)
 {
     struct exchange *x = xcalloc(1, sizeof *x);
     x->srv = s;
+    x->api = api_dialect(ep);
     x->conn = c;
     x->t_start_ms = loop_now_ms(s->loop);
     x->wall_ms = wall_now_ms();
@@ -741,7 +780,7 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         fail_exchange(x, &ae, NULL);
         return;
     }
-    if (openai_parse(d, hr->body, hr->body_len, &x->req, &ae)) {
+    if (x->api->parse(hr->body, hr->body_len, &x->req, &ae)) {
         fail_exchange(x, &ae, NULL); /* recorded too: every request is in the ledger */
         return;
     }
@@ -771,19 +810,32 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
     try_tier(x);
 }
 
+/* The models a client may name: routes, then tiers. Caller frees the array (names borrowed from
+ * the config). */
+static struct api_model *list_models(const struct server *s, size_t *n)
+{
+    struct api_model *m = xcalloc(s->cfg->n_routes + s->cfg->n_tiers + 1, sizeof *m);
+    *n = 0;
+    for (size_t i = 0; i < s->cfg->n_routes; i++)
+        m[(*n)++] = (struct api_model){s->cfg->routes[i].name, "baton-route"};
+    for (size_t i = 0; i < s->cfg->n_tiers; i++)
+        m[(*n)++] = (struct api_model){s->cfg->tiers[i].name, s->cfg->tiers[i].kind == TIER_LOCAL
+                                                                  ? "baton-local"
+                                                                  : "baton-upstream"};
+    return m;
+}
+
 static void handle_models(struct server *s, struct http_conn *c)
 {
     json_t *data = json_array();
     int64_t created = wall_now_ms() / 1000;
-    for (size_t i = 0; i < s->cfg->n_routes; i++)
-        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", s->cfg->routes[i].name,
-                                              "object", "model", "created", (json_int_t)created,
-                                              "owned_by", "baton-route"));
-    for (size_t i = 0; i < s->cfg->n_tiers; i++)
-        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", s->cfg->tiers[i].name,
-                                              "object", "model", "created", (json_int_t)created,
-                                              "owned_by", s->cfg->tiers[i].kind == TIER_LOCAL
-                                                              ? "baton-local" : "baton-upstream"));
+    size_t n;
+    struct api_model *m = list_models(s, &n);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id", m[i].name, "object",
+                                              "model", "created", (json_int_t)created, "owned_by",
+                                              m[i].owned_by));
+    free(m);
     json_t *root = json_pack("{s:s, s:o}", "object", "list", "data", data);
     char *j = json_dumps(root, JSON_COMPACT);
     respond_json(c, 200, j);
@@ -813,6 +865,32 @@ static void handle_health(struct server *s, struct http_conn *c)
     json_decref(root);
 }
 
+/* Ollama's model endpoints: GET /api/tags, POST /api/show, GET /api/version. */
+static void handle_ollama_info(struct server *s, struct http_conn *c, const struct http_request *r,
+                               int what)
+{
+    struct buf b;
+    buf_init(&b);
+    struct api_error ae;
+    size_t n;
+    struct api_model *m = list_models(s, &n);
+    int status = 200;
+    if (what == 0) {
+        ollama_tags(m, n, &b);
+    } else if (what == 1) {
+        if (ollama_show(r->body, r->body_len, m, n, &b, &ae)) {
+            buf_clear(&b);
+            ollama_error_json(&ae, &b);
+            status = ae.status;
+        }
+    } else {
+        buf_puts(&b, "{\"version\":\"" OLLAMA_API_VERSION "\"}");
+    }
+    free(m);
+    http_respond(c, status, "application/json", NULL, b.data, b.len);
+    buf_free(&b);
+}
+
 static bool path_is(const struct http_request *r, const char *p)
 {
     size_t n = strlen(p);
@@ -829,9 +907,16 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
 {
     struct server *s = arg;
     struct api_error ae;
-    struct { const char *path, *method; int kind; } routes[] = {
-        {"/v1/chat/completions", "POST", 0}, {"/v1/completions", "POST", 1},
-        {"/v1/models", "GET", 2}, {"/health", "GET", 3}, {"/metrics", "GET", 4},
+    /* api: whose error shape the endpoint answers in */
+    struct { const char *path, *method; int kind; enum api_endpoint api; } routes[] = {
+        {"/v1/chat/completions", "POST", 0, API_OPENAI_CHAT},
+        {"/v1/completions", "POST", 1, API_OPENAI_COMPLETION},
+        {"/v1/models", "GET", 2, API_OPENAI_CHAT}, {"/health", "GET", 3, API_OPENAI_CHAT},
+        {"/metrics", "GET", 4, API_OPENAI_CHAT},
+        {"/v1/messages", "POST", 5, API_ANTHROPIC_MESSAGES},
+        {"/api/chat", "POST", 6, API_OLLAMA_CHAT}, {"/api/generate", "POST", 7, API_OLLAMA_GENERATE},
+        {"/api/tags", "GET", 8, API_OLLAMA_CHAT}, {"/api/show", "POST", 9, API_OLLAMA_CHAT},
+        {"/api/version", "GET", 10, API_OLLAMA_CHAT},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         if (!path_is(r, routes[i].path))
@@ -839,14 +924,18 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
         if (!method_is(r, routes[i].method) && !(routes[i].method[0] == 'G' && method_is(r, "HEAD"))) {
             api_error_set(&ae, 405, "invalid_request_error", NULL, "method_not_allowed",
                           "%s requires %s.", routes[i].path, routes[i].method);
-            respond_error(c, &ae);
+            struct buf b;
+            buf_init(&b);
+            api_dialect(routes[i].api)->error_json(&ae, &b);
+            http_respond(c, 405, "application/json", NULL, b.data, b.len);
+            buf_free(&b);
             return;
         }
         switch (routes[i].kind) {
-        case 0: handle_completion(s, c, r, DIALECT_OPENAI_CHAT); return;
-        case 1: handle_completion(s, c, r, DIALECT_OPENAI_COMPLETION); return;
+        case 0: case 1: case 5: case 6: case 7: handle_completion(s, c, r, routes[i].api); return;
         case 2: handle_models(s, c); return;
         case 3: handle_health(s, c); return;
+        case 8: case 9: case 10: handle_ollama_info(s, c, r, routes[i].kind - 8); return;
         default: {
             struct buf b;
             buf_init(&b);
@@ -860,6 +949,14 @@ static void handler(struct http_conn *c, const struct http_request *r, void *arg
     api_error_set(&ae, 404, "invalid_request_error", NULL, "unknown_url", "Unknown request URL: %s %.*s.",
                   method_is(r, "POST") ? "POST" : "GET", (int)(r->path_len > 200 ? 200 : r->path_len),
                   r->path);
+    if (r->path_len >= 5 && memcmp(r->path, "/api/", 5) == 0) { /* Ollama's clients */
+        struct buf b;
+        buf_init(&b);
+        ollama_error_json(&ae, &b);
+        http_respond(c, 404, "application/json", NULL, b.data, b.len);
+        buf_free(&b);
+        return;
+    }
     respond_error(c, &ae);
 }
 
