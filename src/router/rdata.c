@@ -519,7 +519,7 @@ static int read_long(struct builder *b, const char *path, struct err *e)
             break;
         }
         long m = b_model(b, c.row.v[cm], path, e);
-        float v;
+        float v = 0.0f; /* set by parse_cell when it succeeds (gcc -O3 cannot see it) */
         if (m < 0 || parse_cell(c.row.v[cs], 0, 1, true, &v, &c, "score", e))
             rc = -1;
         else
