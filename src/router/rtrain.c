@@ -210,7 +210,7 @@ int rtrain_spec_parse(const char *text, const char *name, struct rtrain_spec **o
         }
         if (n == 0)
             continue;
-        double x;
+        double x = 0.0;
         const char *k = tok[0];
         if (!strcmp(k, "dataset")) {
             rc = parse_dataset(s, tok, n, line, name, e);
