@@ -1,5 +1,5 @@
 // Scenario tests of `baton serve` driven by the real npm `openai` client (and raw HTTP where a
-// client library would hide what is being checked): two local tiers of real tiny models behind a
+// client library would hide what is being checked): three local tiers of real tiny models behind a
 // route, streaming and not, routing and its headers, errors, concurrency, cancellation, a full
 // queue, and the ledger and metrics those leave behind.
 import { createRequire } from 'node:module';
@@ -25,6 +25,12 @@ tiers:
     threads: 1
     context: 256
     max_queue: 2
+    price: { input: 0.01, output: 0.02 }
+  - name: long
+    kind: local
+    model: ${FIXTURES}/models/stories260K.gguf
+    threads: 1
+    context: 4096
     price: { input: 0.01, output: 0.02 }
   - name: large
     kind: local
@@ -54,7 +60,7 @@ const cliGreedy = execFileSync(BATON, ['run', '-m', `${FIXTURES}/models/stories2
 await test('models.list names the routes and tiers', async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
-  eq(ids.sort(), ['auto', 'large', 'small']);
+  eq(ids.sort(), ['auto', 'large', 'long', 'small']);
 });
 
 await test('chat completion equals the engine, with usage and x-baton headers', async () => {
@@ -175,23 +181,25 @@ await test('a full queue answers 503 with Retry-After', async () => {
 });
 
 await test('a client that disconnects mid-stream cancels its generation', async () => {
+  // tier long: 4000 tokens take seconds, where small's 250 could all be sent (~50 ms) before
+  // the abort reaches the server, which then rightly records a 200
   const ac = new AbortController();
   const stream = await client.chat.completions.create(
-    greedy('Once upon a time', { stream: true, max_tokens: 250 }), { signal: ac.signal });
+    greedy('Once upon a time', { model: 'long', stream: true, max_tokens: 4000 }), { signal: ac.signal });
   let n = 0;
   try { for await (const _ of stream) { if (++n === 2) ac.abort(); } } catch { /* aborted */ }
   await new Promise((r) => setTimeout(r, 300));
   const m = await (await fetch(`${b.url.replace('/v1', '')}/metrics`)).text();
   assert(/baton_requests_total\{[^}]*status="499"[^}]*\} 1/.test(m), 'no 499 in metrics:\n' + m.split('\n').filter((l) => l.startsWith('baton_requests_total')).join('\n'));
   // the slot is free again: a new request is served at once
-  const c = await client.chat.completions.create(greedy('Once upon a time'));
+  const c = await client.chat.completions.create(greedy('Once upon a time', { model: 'long' }));
   eq(c.choices[0].message.content, cliGreedy);
 });
 
 await test('health and metrics', async () => {
   const h = await (await fetch(`${b.url.replace('/v1', '')}/health`)).json();
   eq(h.status, 'ok');
-  eq(h.tiers, { small: 'ok', large: 'ok' });
+  eq(h.tiers, { small: 'ok', long: 'ok', large: 'ok' });
   const m = await (await fetch(`${b.url.replace('/v1', '')}/metrics`)).text();
   for (const name of ['baton_requests_total', 'baton_tokens_total', 'baton_request_duration_seconds_bucket',
                       'baton_time_to_first_token_seconds_bucket'])
