@@ -254,7 +254,7 @@ static void test_errors(void)
     /* unknown and duplicate keys */
     EXPECT_ERR("tier: []\n",
                "<config>:1: (top level): unknown key 'tier' (expected one of: server, tiers, "
-               "routes, privacy, redis)");
+               "routes, privacy, redis, postgres)");
     EXPECT_ERR(TIERS "    api_key: sk-123\n",
                "<config>:9: tiers[1]: unknown key 'api_key' (expected one of: name, kind, model, "
                "threads, context, max_queue, slots, base_url, api_key_env, timeouts, retries, breaker, "
@@ -388,7 +388,7 @@ static void test_errors(void)
                "<config>:12: routes.r.fallback[2]: unknown tier 'a' (tiers: small, cloud)");
     /* aliases */
     EXPECT_ERR("x: &a [1]\n", "<config>:1: (top level): unknown key 'x' (expected one of: server, "
-                              "tiers, routes, privacy, redis)");
+                              "tiers, routes, privacy, redis, postgres)");
     EXPECT_ERR("server: &s { port: 1 }\n" TIERS "routes: *s\n",
                "<config>:1: routes: YAML aliases (*name) are not supported; write the value out");
 }

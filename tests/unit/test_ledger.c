@@ -96,7 +96,7 @@ static void test_append_flush_reopen(void)
     const char *path = tmp_path("a.db");
     struct ledger *l;
     struct err e = {{0}};
-    CHECK_MSG(ledger_open(path, &l, &e) == 0, "%s", e.msg);
+    CHECK_MSG(ledger_open(path, NULL, &l, &e) == 0, "%s", e.msg);
     if (!l)
         return;
     struct ledger_row r1 = row(1000, "auto", "small", 10, 20, 5, 200, NULL);
@@ -114,7 +114,7 @@ static void test_append_flush_reopen(void)
     ledger_close(l); /* flushes */
     CHECK_EQ_INT(count_rows(path), 3);
 
-    CHECK_MSG(ledger_open(path, &l, &e) == 0, "reopen: %s", e.msg);
+    CHECK_MSG(ledger_open(path, NULL, &l, &e) == 0, "reopen: %s", e.msg);
     struct ledger_row r4 = row(4000, "auto", "small", 1, 1, 1, 200, NULL);
     CHECK(ledger_append(l, &r4, &e) == 0);
     ledger_close(l);
@@ -151,7 +151,7 @@ static void test_append_flush_reopen(void)
     sqlite3_finalize(st);
     CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK);
     CHECK(sqlite3_step(st) == SQLITE_ROW);
-    CHECK_EQ_INT(sqlite3_column_int(st, 0), 1);
+    CHECK_EQ_INT(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -161,7 +161,7 @@ static void test_wal_and_triggers(void)
     const char *path = tmp_path("b.db");
     struct ledger *l;
     struct err e = {{0}};
-    CHECK_MSG(ledger_open(path, &l, &e) == 0, "%s", e.msg);
+    CHECK_MSG(ledger_open(path, NULL, &l, &e) == 0, "%s", e.msg);
     if (!l)
         return;
     sqlite3 *db;
@@ -195,7 +195,7 @@ static void test_crash(void)
     if (pid == 0) {
         struct ledger *l;
         struct err e;
-        if (ledger_open(path, &l, &e))
+        if (ledger_open(path, NULL, &l, &e))
             _exit(2);
         struct ledger_row r = row(1, "auto", "small", 1, 1, 1, 200, NULL);
         for (int i = 0; i < 5; i++)
@@ -213,7 +213,7 @@ static void test_crash(void)
     /* the file is intact and opens for writing again */
     struct ledger *l;
     struct err e = {{0}};
-    CHECK_MSG(ledger_open(path, &l, &e) == 0, "%s", e.msg);
+    CHECK_MSG(ledger_open(path, NULL, &l, &e) == 0, "%s", e.msg);
     ledger_close(l);
 }
 
@@ -225,10 +225,10 @@ static void test_schema_checks(void)
     sqlite3 *db;
     const char *newer = tmp_path("newer.db");
     CHECK(sqlite3_open(newer, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
-    CHECK(ledger_open(newer, &l, &e) == -1);
-    snprintf(want, sizeof want, "ledger %s: schema version 2 is newer than this baton's (1); use "
+    CHECK(ledger_open(newer, NULL, &l, &e) == -1);
+    snprintf(want, sizeof want, "ledger %s: schema version 3 is newer than this baton's (2); use "
                                 "a newer baton or another file", newer);
     CHECK_STR(e.msg, want);
 
@@ -236,7 +236,7 @@ static void test_schema_checks(void)
     CHECK(sqlite3_open(foreign, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
-    CHECK(ledger_open(foreign, &l, &e) == -1);
+    CHECK(ledger_open(foreign, NULL, &l, &e) == -1);
     snprintf(want, sizeof want, "ledger %s: not a baton ledger (it has tables but no baton "
                                 "schema version)", foreign);
     CHECK_STR(e.msg, want);
@@ -251,14 +251,41 @@ static void test_schema_checks(void)
           "...................................................................................",
           f);
     fclose(f);
-    CHECK(ledger_open(text, &l, &e) == -1);
+    CHECK(ledger_open(text, NULL, &l, &e) == -1);
     CHECK_MSG(strstr(e.msg, "file is not a database") != NULL, "%s", e.msg);
 
-    CHECK(ledger_open("/nonexistent-dir/l.db", &l, &e) == -1);
+    CHECK(ledger_open("/nonexistent-dir/l.db", NULL, &l, &e) == -1);
     CHECK_MSG(strstr(e.msg, "ledger /nonexistent-dir/l.db: cannot open") == e.msg, "%s", e.msg);
     CHECK(ledger_report(tmp_path("missing.db"), &q, &rep, &e) == -1);
     snprintf(want, sizeof want, "ledger %s: No such file or directory", tmp_path("missing.db"));
     CHECK_STR(e.msg, want);
+
+    /* a version 1 ledger (before entry ids) is read as is and upgraded when a server opens it */
+    const char *v1 = tmp_path("v1.db");
+    CHECK(sqlite3_open(v1, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "CREATE TABLE requests (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+                           " request_id TEXT, caller TEXT, route TEXT, tier TEXT NOT NULL, reason TEXT,"
+                           " tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,"
+                           " cost_microusd INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
+                           " ttft_ms INTEGER NOT NULL, status INTEGER NOT NULL, error TEXT);"
+                           "CREATE INDEX requests_ts ON requests(ts_ms);"
+                           "INSERT INTO requests VALUES (1, 5, 'r1', 'k', NULL, 'small', 'x', 1, 2, 7,"
+                           " 1, 1, 200, NULL); PRAGMA user_version = 1;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_MSG(ledger_report(v1, &q, &rep, &e) == 0, "%s", e.msg);
+    CHECK_EQ_INT(rep.all.cost_microusd, 7);
+    cost_report_free(&rep);
+    CHECK_MSG(ledger_open(v1, NULL, &l, &e) == 0, "%s", e.msg);
+    struct ledger_row row = {.ts_ms = 6, .request_id = "r2", .tier = "small", .cost_microusd = 5,
+                             .status = 200};
+    CHECK(ledger_append(l, &row, &e) == 0);
+    CHECK(ledger_flush(l, &e) == 0);
+    ledger_close(l);
+    CHECK_MSG(ledger_report(v1, &q, &rep, &e) == 0, "%s", e.msg);
+    CHECK_EQ_INT(rep.all.requests, 2);
+    CHECK_EQ_INT(rep.all.cost_microusd, 12);
+    cost_report_free(&rep);
 }
 
 static void test_report(void)
@@ -266,7 +293,7 @@ static void test_report(void)
     const char *path = tmp_path("r.db");
     struct ledger *l;
     struct err e = {{0}};
-    CHECK_MSG(ledger_open(path, &l, &e) == 0, "%s", e.msg);
+    CHECK_MSG(ledger_open(path, NULL, &l, &e) == 0, "%s", e.msg);
     if (!l)
         return;
     /* small costs 0.01/0.02, large 0.05/0.10 per 1M; the reference is large */
