@@ -177,9 +177,11 @@ static void fail_exchange(struct exchange *x, const struct api_error *e, const c
         hdrs[n] = NULL;
     }
     x->finished = true;
+    /* recorded (and journaled) before a byte of the answer leaves: a client that got an answer
+     * has its ledger row even if the process is killed right after */
+    record(x, e->status, e->message);
     http_respond(x->conn, e->status, "application/json", hdrs, b.data, b.len);
     buf_free(&b);
-    record(x, e->status, e->message);
     exchange_free(x);
 }
 
@@ -328,16 +330,15 @@ static void finish_ok(struct exchange *x)
     openai_resp_finish(&x->resp, &out);
     char store[4][320];
     const char *hdrs[5];
+    baton_headers(x, store, hdrs, true);
+    record(x, 200, NULL); /* before the answer completes (see fail_exchange) */
     if (x->req->stream) {
         http_stream_write(x->conn, out.data, out.len);
-        baton_headers(x, store, hdrs, true);
         http_stream_end_trailers(x->conn, hdrs + 3); /* the cost, known only now */
     } else {
-        baton_headers(x, store, hdrs, true);
         http_respond(x->conn, 200, "application/json", hdrs, out.data, out.len);
     }
     buf_free(&out);
-    record(x, 200, NULL);
     exchange_free(x);
 }
 
@@ -442,9 +443,9 @@ static void on_event(struct call *c, const struct event *ev)
         if (x->stream_started) {
             x->finished = true;
             openai_stream_error(&ae, &out);
+            record(x, 200, x->last_error); /* before the stream ends (see fail_exchange) */
             http_stream_write(x->conn, out.data, out.len);
             http_stream_end(x->conn);
-            record(x, 200, x->last_error);
             exchange_free(x);
         } else {
             fail_exchange(x, &ae, NULL);
