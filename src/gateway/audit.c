@@ -99,7 +99,7 @@ struct audit {
     struct journal *journal;   /* NULL: none; under mu */
     uint64_t back_seg;
     char nonce[17];
-    uint64_t n_entries;
+    _Atomic uint64_t n_entries;
     atomic_bool available;
     pthread_t writer;
     bool writer_started;
@@ -627,26 +627,30 @@ int audit_append(struct audit *a, const struct audit_record *r, struct err *e)
     if (!body)
         return err_set(e, "audit %s: a record with a string that is not UTF-8 is not kept",
                        a->name);
+    char id[40];
+    snprintf(id, sizeof id, "%s-%" PRIx64, a->nonce, atomic_fetch_add(&a->n_entries, 1) + 1);
+    char *line = NULL;
+    if (a->journal) { /* encoded outside the lock */
+        json_t *j = json_pack("{s:s, s:s}", "e", id, "b", body);
+        line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+    }
     pthread_mutex_lock(&a->mu);
     if (a->n_rows >= AUDIT_MAX_PENDING) {
         pthread_mutex_unlock(&a->mu);
         free(body);
+        free(line);
         return err_set(e, "audit %s: %d records wait for the database; this one is lost", a->name,
                        AUDIT_MAX_PENDING);
     }
-    char id[40];
-    snprintf(id, sizeof id, "%s-%" PRIx64, a->nonce, ++a->n_entries);
     if (a->journal) {
-        json_t *j = json_pack("{s:s, s:s}", "e", id, "b", body);
-        char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(j);
         struct err je;
         if (!line)
             log_error("audit %s: cannot journal a record", a->name);
         else if (journal_append(a->journal, line, strlen(line), &je))
             log_error("audit: %s", je.msg);
-        free(line);
     }
+    free(line);
     queue(a, id, r->ts_ms, body);
     pthread_mutex_unlock(&a->mu);
     return 0;

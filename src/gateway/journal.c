@@ -142,11 +142,10 @@ int journal_append(struct journal *j, const char *line, size_t len, struct err *
 uint64_t journal_rotate(struct journal *j)
 {
     uint64_t ended = j->seg;
-    if (j->fd >= 0) {
+    if (j->fd >= 0)
         close(j->fd);
-        j->fd = -1;
-        j->seg++;
-    }
+    j->fd = -1;
+    j->seg++; /* even if nothing was written: every later line goes to a later number */
     return ended;
 }
 

@@ -133,7 +133,7 @@ struct ledger {
     struct journal *journal; /* NULL: none; under mu */
     uint64_t back_seg;       /* the journal segments that back's rows are in end here */
     char nonce[17];          /* this instance's part of entry ids */
-    uint64_t n_entries;
+    _Atomic uint64_t n_entries;
     atomic_bool available;
     pthread_t writer;
     bool writer_started;
@@ -809,24 +809,25 @@ static void queue_row(struct ledger *l, const char *entry_id, const struct ledge
 
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e)
 {
+    char id[40];
+    snprintf(id, sizeof id, "%s-%" PRIx64, l->nonce, atomic_fetch_add(&l->n_entries, 1) + 1);
+    char *line = l->journal ? journal_line(id, row) : NULL; /* encoded outside the lock */
     pthread_mutex_lock(&l->mu);
     if (l->front.n_rows + l->n_back >= LEDGER_MAX_PENDING) {
         pthread_mutex_unlock(&l->mu);
+        free(line);
         return err_set(e, "ledger %s: %d rows wait for a commit that keeps failing; this request "
                           "is not recorded", l->name, LEDGER_MAX_PENDING);
     }
-    char id[40];
-    snprintf(id, sizeof id, "%s-%" PRIx64, l->nonce, ++l->n_entries);
     queue_row(l, id, row);
     if (l->journal) {
-        char *line = journal_line(id, row);
         struct err je;
         if (!line)
             log_error("ledger %s: a row with a non-UTF-8 string cannot be journaled", l->name);
         else if (journal_append(l->journal, line, strlen(line), &je))
             log_error("ledger: %s", je.msg);
-        free(line);
     }
+    free(line);
     /* the first row of a batch starts the writer's interval clock; a full batch goes at once */
     if (l->front.n_rows == 1 || l->front.n_rows >= LEDGER_BATCH_ROWS)
         pthread_cond_signal(&l->wake);

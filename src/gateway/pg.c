@@ -51,7 +51,10 @@ int pg_url_check(const char *url, char *addr, size_t addr_size, struct err *e)
         size_t n = msg ? strlen(msg) : 0;
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
             msg[--n] = 0;
-        err_set(e, "'%.*s...': not a PostgreSQL URL: %s", 13, url, msg ? msg : "out of memory");
+        /* only the scheme: the rest may hold a password */
+        err_set(e, "'%s...': not a PostgreSQL URL: %s",
+                strncmp(url, "postgresql://", 13) ? "postgres://" : "postgresql://",
+                msg ? msg : "out of memory");
         PQfreemem(msg);
         return -1;
     }

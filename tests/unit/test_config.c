@@ -108,6 +108,8 @@ static void test_defaults(void)
     CHECK_EQ_INT(c->server.max_connections, 1024);
     CHECK_EQ_INT(c->server.max_body_bytes, 1 << 20);
     CHECK_STR(c->server.ledger, "baton-ledger.db");
+    CHECK_STR(c->server.journal, "baton-journal");
+    CHECK(!c->postgres_fail_open);
     CHECK(c->path == NULL);
     const struct tier_config *s = &c->tiers[0], *o = &c->tiers[1];
     CHECK_STR(s->model_path, "m.gguf");
@@ -216,6 +218,38 @@ static void test_every_key(void)
         CHECK_STR(c->tiers[0].model_path, "/etc/baton/m.gguf");
         config_free(c);
     }
+}
+
+/* PostgreSQL URLs are kept as they are (not resolved against the config's directory) and
+ * checked with libpq's parser; journal and postgres.on_unavailable. */
+static void test_postgres(void)
+{
+    struct config *c = parse_ok("server: { ledger: \"postgres://u:pw@db:5433/b\", audit:"
+                                " \"postgresql:///b?host=/run/pg\", journal: j }\n"
+                                "postgres: { on_unavailable: open }\n" TIERS, "/etc/baton");
+    if (c) {
+        CHECK_STR(c->server.ledger, "postgres://u:pw@db:5433/b");
+        CHECK_STR(c->server.audit, "postgresql:///b?host=/run/pg");
+        CHECK_STR(c->server.journal, "/etc/baton/j");
+        CHECK(c->postgres_fail_open);
+        config_free(c);
+    }
+    c = parse_ok("server: { journal: \"\" }\npostgres: { on_unavailable: closed }\n" TIERS, NULL);
+    if (c) {
+        CHECK_STR(c->server.journal, "");
+        CHECK(!c->postgres_fail_open);
+        config_free(c);
+    }
+    struct err e = {{0}};
+    c = NULL;
+    const char *bad = "server: { ledger: \"postgres://h/db?nosuch=1\" }\n" TIERS;
+    CHECK(config_parse(bad, strlen(bad), NULL, &c, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "<config>:1: server.ledger: 'postgres://...': not a PostgreSQL URL: ")
+                  == e.msg, "%s", e.msg);
+    EXPECT_ERR("postgres: { on_unavailable: maybe }\n" TIERS,
+               "<config>:1: postgres.on_unavailable: expected open or closed");
+    EXPECT_ERR("postgres: { url: x }\n" TIERS,
+               "<config>:1: postgres: unknown key 'url' (expected one of: on_unavailable)");
 }
 
 static void test_prices(void)
@@ -434,6 +468,7 @@ int main(void)
     RUN(test_every_key);
     RUN(test_prices);
     RUN(test_errors);
+    RUN(test_postgres);
     RUN(test_too_many_fallbacks);
     RUN(test_load_errors);
     return check_report();
