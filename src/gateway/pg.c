@@ -170,15 +170,19 @@ static int schema(struct pg *p, struct err *e)
     return 0;
 }
 
+/* why may point into the connection (PQerrorMessage): copied before the connection is freed */
 static void mark_down(struct pg *p, const char *why)
 {
+    snprintf(p->last_error, sizeof p->last_error, "%s", why);
+    size_t n = strlen(p->last_error);
+    while (n && (p->last_error[n - 1] == '\n' || p->last_error[n - 1] == ' '))
+        p->last_error[--n] = 0;
     if (p->conn)
         PQfinish(p->conn);
     p->conn = NULL;
-    snprintf(p->last_error, sizeof p->last_error, "%s", why);
     if (!p->down_logged) {
         log_error("%s postgres %s: unavailable: %s; retrying at most once a second", kind_name(p),
-                  p->addr, why);
+                  p->addr, p->last_error);
         p->down_logged = true;
     }
 }
