@@ -187,7 +187,9 @@ static void mark_down(struct pg *p, const char *why)
     }
 }
 
-/* A usable connection, or -1 (e) without I/O if the last attempt was under a second ago. */
+/* A usable connection (0); -1 (e) if the database cannot be reached (without I/O if the last
+ * attempt was under a second ago); -2 (e) if it can but its schema is not usable (newer
+ * version, cannot be created). */
 static int connected(struct pg *p, struct err *e)
 {
     if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
@@ -216,7 +218,7 @@ static int connected(struct pg *p, struct err *e)
     if (schema(p, e)) {
         PQfinish(p->conn);
         p->conn = NULL;
-        return -1;
+        return -2; /* reachable, but not a store this baton can use */
     }
     if (p->down_logged)
         log_warn("%s postgres %s: connected again", kind_name(p), p->addr);
@@ -242,8 +244,10 @@ static int pg_open(enum pg_kind kind, const char *url, bool create, void **db, s
     p->create = create;
     snprintf(p->addr, sizeof p->addr, "%s", addr);
     struct err ce;
-    if (connected(p, &ce) && !create) {
-        /* the CLI needs the database now; the server's writer connects when it can */
+    int rc = connected(p, &ce);
+    if (rc == -2 || (rc && !create)) {
+        /* a schema baton cannot use is an error at start, as with a SQLite file; an unreachable
+         * database is one for the CLI, while the server's writer connects when it can */
         err_set(e, "%s", ce.msg);
         if (p->conn)
             PQfinish(p->conn);

@@ -104,6 +104,15 @@ static void test_ledger_roundtrip(void)
                          " AND status = 502"), 120);
     CHECK_EQ_INT(sql_int("SELECT count(*) FROM baton_ledger WHERE ttft_ms = -1"), 200);
     CHECK_EQ_INT(sql_int("SELECT version FROM baton_schema WHERE store = 'ledger'"), 1);
+    /* a newer schema is refused by the server and by readers, as a newer SQLite file is */
+    sql("UPDATE baton_schema SET version = 9 WHERE store = 'ledger'");
+    CHECK(ledger_open(g_pg.url, NULL, &l, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "schema version 9 is newer than this baton's (1)") != NULL, "%s", e.msg);
+    struct cost_report rep;
+    struct ledger_query q = {INT64_MIN, INT64_MAX, -1, -1};
+    CHECK(ledger_report(g_pg.url, &q, &rep, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "schema version 9 is newer") != NULL, "%s", e.msg);
+    sql("UPDATE baton_schema SET version = 1 WHERE store = 'ledger'");
     /* the journal is empty once everything is committed */
     char cmd[256];
     snprintf(cmd, sizeof cmd, "test -z \"$(ls %s/j1/*.journal 2>/dev/null)\"", g_tmp);
