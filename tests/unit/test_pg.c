@@ -16,14 +16,15 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static struct pgfx g_pg;
-static char g_tmp[] = "/tmp/baton-pgtest-XXXXXX";
+static char g_tmp[80];  /* inside the fixture's directory: removed with it, even on a crash */
 
 static const char *tmp_path(const char *name)
 {
-    static char p[128];
+    static char p[160];
     snprintf(p, sizeof p, "%s/%s", g_tmp, name);
     return p;
 }
@@ -204,7 +205,7 @@ static void test_sigkill_pg(void) { test_sigkill(g_pg.url, tmp_path("j3")); }
 
 static void test_sigkill_sqlite(void)
 {
-    char db[128];
+    char db[160];
     snprintf(db, sizeof db, "%s/k.db", g_tmp);
     test_sigkill(db, tmp_path("j4"));
 }
@@ -458,12 +459,13 @@ static void test_costs(void)
 
 int main(void)
 {
-    if (!mkdtemp(g_tmp))
-        return 1;
     if (pgfx_start(&g_pg)) {
         fprintf(stderr, "test_pg: cannot start PostgreSQL\n");
         return 1;
     }
+    snprintf(g_tmp, sizeof g_tmp, "%s/t", g_pg.dir);
+    if (mkdir(g_tmp, 0700))
+        return 1;
     RUN(test_urls);
     RUN(test_ledger_roundtrip);
     RUN(test_replay_idempotent);
@@ -473,10 +475,6 @@ int main(void)
     RUN(test_audit_replay);
     RUN(test_costs);
     RUN(test_outage);
-    pgfx_stop(&g_pg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", g_tmp);
+    pgfx_stop(&g_pg); /* removes g_tmp too */
     return check_report();
 }
