@@ -6,6 +6,7 @@
 
 #include "gateway/ledger.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -217,6 +218,56 @@ static void test_crash(void)
     ledger_close(l);
 }
 
+/* With a journal, the rows a killed process had not committed are committed by the next open,
+ * strings intact however they are spelled (the journal line is JSON written by hand). */
+static void test_crash_journaled(void)
+{
+    const char *path = tmp_path("cj.db");
+    char jdir[128];
+    snprintf(jdir, sizeof jdir, "%s/journal", g_dir);
+    static const char *odd = "q\"uote \\ back\nnew\ttab \x01 caf\xc3\xa9 \xe2\x82\xac /";
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct ledger *l;
+        struct err e;
+        if (ledger_open(path, jdir, &l, &e))
+            _exit(2);
+        struct ledger_row r = row(1, "auto", "small", 1, 1, 1, 200, NULL);
+        for (int i = 0; i < 5; i++)
+            ledger_append(l, &r, &e);
+        if (ledger_flush(l, &e))
+            _exit(3);
+        r = row(2, odd, "small", 7, 8, 9, 502, odd);
+        r.caller = odd;
+        r.reason = odd;
+        for (int i = 0; i < 3; i++)
+            ledger_append(l, &r, &e);
+        raise(SIGKILL); /* the 3 rows are in the journal only */
+        _exit(4);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    struct ledger *l;
+    struct err e = {{0}};
+    CHECK_MSG(ledger_open(path, jdir, &l, &e) == 0, "%s", e.msg);
+    CHECK(ledger_flush(l, &e) == 0);
+    ledger_close(l);
+    CHECK_EQ_INT(count_rows(path), 8);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM requests WHERE route = ?1 AND caller = ?1"
+                                 " AND reason = ?1 AND error = ?1 AND tokens_in = 7 AND"
+                                 " status = 502", -1, &st, NULL) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, odd, -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_schema_checks(void)
 {
     struct ledger *l = NULL;
@@ -374,6 +425,7 @@ int main(void)
     RUN(test_append_flush_reopen);
     RUN(test_wal_and_triggers);
     RUN(test_crash);
+    RUN(test_crash_journaled);
     RUN(test_schema_checks);
     RUN(test_report);
     char cmd[128];
