@@ -14,6 +14,7 @@ PACKAGES=(
   libpcre2-dev                           # regex rules and policies
   libssl-dev                             # SHA-256 (libcrypto): API key hashes, the audit chain
   libhiredis-dev redis-server            # limits shared across instances; the tests start redis
+  libpq-dev postgresql                   # ledger and audit trail in PostgreSQL; the tests start one
   wrk time                               # bench/: load generator, peak memory (GNU time)
   python3                                # unicode table generator, golden-file scripts
   git ca-certificates curl               # fetching npm packages, the reference bundle

@@ -18,7 +18,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 int api_error_set(struct api_error *e, int status, const char *type, const char *param,
                   const char *code, const char *fmt, ...)
@@ -252,15 +254,26 @@ static int parse_stop(const json_t *body, struct request *r, struct api_error *e
 }
 
 static _Atomic uint64_t g_request_seq;
+static _Atomic uint32_t g_process_tag; /* random, set once: ids of two instances never collide */
 
 static char *new_id(enum dialect d)
 {
     char id[64];
+    uint32_t tag = atomic_load(&g_process_tag);
+    if (!tag) {
+        uint32_t t = 0;
+        if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t)
+            t = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+        t |= 1; /* never 0, the "unset" value */
+        uint32_t expect = 0;
+        atomic_compare_exchange_strong(&g_process_tag, &expect, t);
+        tag = atomic_load(&g_process_tag);
+    }
     uint64_t n = atomic_fetch_add(&g_request_seq, 1) + 1;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(id, sizeof id, "%s-%" PRIx64 "%06" PRIx64, d == DIALECT_OPENAI_CHAT ? "chatcmpl" : "cmpl",
-             (uint64_t)ts.tv_sec, n & 0xffffff);
+    snprintf(id, sizeof id, "%s-%" PRIx64 "%08" PRIx32 "%06" PRIx64,
+             d == DIALECT_OPENAI_CHAT ? "chatcmpl" : "cmpl", (uint64_t)ts.tv_sec, tag, n & 0xffffff);
     return xstrdup(id);
 }
 

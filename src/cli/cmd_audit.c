@@ -6,7 +6,7 @@
  * verify recomputes the hash chain: exit 0 and the head (last record and its hash) when intact,
  * exit 1 and one line per broken record otherwise. export writes JSON lines (each record with
  * its prev_hash and hash) to stdout or --out. The trail is --audit, else the config's
- * server.audit.
+ * server.audit: a SQLite file or a postgres:// URL.
  */
 #include "cli/cli.h"
 

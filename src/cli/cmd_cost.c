@@ -8,7 +8,8 @@
  * cost. With --config it also costs every request at the most expensive tier of the config (the
  * highest input + output price per 1M tokens; the first such tier on a tie), each rounded up as
  * it would have been billed, and prints the difference: the saving against sending everything
- * there. The ledger is --ledger, else the config's server.ledger, else ./baton-ledger.db.
+ * there. The ledger is --ledger, else the config's server.ledger, else ./baton-ledger.db; a
+ * postgres:// or postgresql:// URL reads the ledger from PostgreSQL.
  * --since takes a date or date-time (2024-05-01, 2024-05-01T12:00, ...:00Z, ...+02:00; no zone
  * means UTC).
  *
@@ -20,6 +21,7 @@
 
 #include "gateway/config.h"
 #include "gateway/ledger.h"
+#include "gateway/pg.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,8 +39,8 @@ static void usage(FILE *f)
             "Reports requests, tokens and cost per tier and per route from the ledger, and the\n"
             "saving against sending everything to the config's most expensive tier.\n"
             "  --config FILE   the serve configuration: prices and the ledger's path\n"
-            "  --ledger PATH   the ledger (default: the config's server.ledger, else\n"
-            "                  ./baton-ledger.db)\n"
+            "  --ledger PATH   the ledger: a SQLite file or a postgres:// URL (default: the\n"
+            "                  config's server.ledger, else ./baton-ledger.db)\n"
             "  --since TIME    only requests from TIME on (2024-05-01, 2024-05-01T12:00:00Z ...;\n"
             "                  no zone means UTC)\n"
             "  --by tier|route|key  print only that breakdown (key: per caller, the key name\n"
@@ -243,7 +245,11 @@ static int report(const char *config_path, const char *ledger, const char *since
         return cli_fail("%s", e.msg);
     }
     char t0[40], t1[40];
-    printf("ledger: %s\n", ledger);
+    char addr[256];
+    if (pg_is_url(ledger) && pg_url_check(ledger, addr, sizeof addr, NULL) == 0)
+        printf("ledger: postgres %s\n", addr); /* never the URL: it may hold a password */
+    else
+        printf("ledger: %s\n", ledger);
     if (r.all.requests)
         printf("period: %s .. %s", iso8601(r.first_ts_ms, t0, sizeof t0),
                iso8601(r.last_ts_ms, t1, sizeof t1));

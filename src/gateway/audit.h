@@ -15,9 +15,11 @@
  * after the one changed; verify prints the head (last seq and hash) to compare with a copy kept
  * elsewhere, and `audit export` carries each record's hashes so an exported copy anchors it.
  *
- * Writing: audit_append (any thread; the server's loop) computes the hash, so the chain's order
- * is the order of appends, and queues the row; a writer thread commits batches (SQLite, WAL,
- * synchronous=FULL) within ~200 ms, as the ledger does.
+ * Writing: audit_append (any thread; the server's loop) serializes the record, writes it to the
+ * journal (journal.h: it survives SIGKILL of the process) and queues it; a writer thread chains
+ * and commits batches within ~200 ms, as the ledger does, to SQLite (WAL, synchronous=FULL; a
+ * path) or PostgreSQL (a postgres:// URL, pg.h). The chain is made at commit under a lock the
+ * database holds, so several instances writing to one PostgreSQL make one chain (audit.c).
  */
 #ifndef BATON_GATEWAY_AUDIT_H
 #define BATON_GATEWAY_AUDIT_H
@@ -25,6 +27,7 @@
 #include "base/err.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -49,15 +52,26 @@ struct audit_record {
 
 struct audit;
 
-/* Opens (creating) the audit store at path and continues its chain. *out: audit_close. */
-int audit_open(const char *path, struct audit **out, struct err *e);
-/* Hashes and queues a record; never does I/O. */
+/* Opens (creating) the audit store at path (a SQLite file or a postgres:// URL; PostgreSQL may
+ * be down: the writer connects when it can). journal_dir: NULL for no journal; else this
+ * instance's journal lives there and earlier runs' journals are replayed. *out: audit_close. */
+int audit_open(const char *path, const char *journal_dir, struct audit **out, struct err *e);
+/* Serializes, journals (one write(2)) and queues a record; never waits on the database. */
 int audit_append(struct audit *a, const struct audit_record *r, struct err *e);
 /* Waits until everything appended is committed. */
 int audit_flush(struct audit *a, struct err *e);
+/* Whether the store took the last commit or answered the last ping; no I/O (always true for
+ * SQLite). */
+bool audit_available(const struct audit *a);
+/* Records not committed stay in the journal for the next start. NULL is a no-op. */
 void audit_close(struct audit *a);
 
-/* Verifies the chain of the store at path; prints one line per problem to out (at most 100),
+/* Decodes one audit journal line: *entry_id and *body (malloc'd) and *ts_ms; -1 (e) if it is not
+ * one (the body must be a record's text without seq). For replay and fuzzing. */
+int audit_journal_decode(const char *line, size_t len, char **entry_id, int64_t *ts_ms,
+                         char **body, struct err *e);
+
+/* Verifies the chain of the store at path (a file or a postgres:// URL); prints one line per problem to out (at most 100),
  * then a summary. Returns 0 if intact, 1 if not, -1 (e) if the file cannot be read. */
 int audit_verify(const char *path, FILE *out, struct err *e);
 /* Writes the records with ts_ms >= since_ms as JSON lines (the record plus its prev_hash and

@@ -19,6 +19,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "gateway/pg.h"
 #include "gateway/privacy.h"
 #include "gateway/route.h"
 
@@ -339,7 +340,7 @@ static int check_name(struct ctx *c, const yaml_node_t *map, const char *path, c
 
 static char *resolve_path(const char *base_dir, const char *p)
 {
-    if (p[0] == '/' || !base_dir || !*base_dir || !*p)
+    if (pg_is_url(p) || p[0] == '/' || !base_dir || !*base_dir || !*p)
         return xstrdup(p);
     struct buf b;
     buf_init(&b);
@@ -368,7 +369,8 @@ static int get_map(struct ctx *c, const yaml_node_t *parent, const char *key, co
 static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_config *s)
 {
     static const char *const keys[] = {"host", "port", "max_connections", "max_body_bytes",
-                                       "ledger", "keys", "audit", "audit_content", NULL};
+                                       "ledger", "keys", "audit", "audit_content", "journal",
+                                       NULL};
     yaml_node_t *n;
     char path[64];
     if (get_map(c, root, "server", "", keys, path, sizeof path, &n))
@@ -384,9 +386,22 @@ static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_co
         s->keys = resolve_path(c->base_dir, keystore);
         free(keystore);
     }
-    char *audit = NULL;
-    if (get_str(c, n, "audit", path, false, false, &audit))
+    char *audit = NULL, *journal = NULL;
+    if (get_str(c, n, "audit", path, false, false, &audit) ||
+        get_str(c, n, "journal", path, false, true, &journal)) {
+        free(audit);
         return -1;
+    }
+    if (journal) {
+        free(s->journal);
+        s->journal = resolve_path(c->base_dir, journal);
+        free(journal);
+    }
+    struct err ue;
+    if (audit && pg_is_url(audit) && pg_url_check(audit, NULL, 0, &ue)) {
+        free(audit);
+        return fail(c, map_find(c, n, "audit"), "server.audit", "%s", ue.msg);
+    }
     if (audit) {
         free(s->audit);
         s->audit = resolve_path(c->base_dir, audit);
@@ -414,6 +429,10 @@ static int parse_server(struct ctx *c, const yaml_node_t *root, struct server_co
         return -1;
     }
     s->max_body_bytes = body;
+    if (ledger && pg_is_url(ledger) && pg_url_check(ledger, NULL, 0, &ue)) {
+        free(ledger);
+        return fail(c, map_find(c, n, "ledger"), "server.ledger", "%s", ue.msg);
+    }
     if (ledger) {
         free(s->ledger);
         s->ledger = resolve_path(c->base_dir, ledger);
@@ -839,6 +858,29 @@ static int parse_privacy(struct ctx *c, const yaml_node_t *root, struct privacy_
     return 0;
 }
 
+/* postgres: { on_unavailable } -- for a ledger or audit trail at a postgres:// URL */
+static int parse_postgres(struct ctx *c, const yaml_node_t *root, struct config *cfg)
+{
+    static const char *const keys[] = {"on_unavailable", NULL};
+    yaml_node_t *n;
+    char path[64];
+    if (get_map(c, root, "postgres", "", keys, path, sizeof path, &n))
+        return -1;
+    if (!n)
+        return 0;
+    char *mode = NULL;
+    if (get_str(c, n, "on_unavailable", path, false, false, &mode))
+        return -1;
+    int rc = 0;
+    if (mode && !strcmp(mode, "open"))
+        cfg->postgres_fail_open = true;
+    else if (mode && strcmp(mode, "closed"))
+        rc = fail(c, map_find(c, n, "on_unavailable"), "postgres.on_unavailable",
+                  "expected open or closed");
+    free(mode);
+    return rc;
+}
+
 /* redis: { url, prefix, on_unavailable, reservation_ttl_ms, timeout_ms } */
 static int parse_redis(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
@@ -1067,12 +1109,13 @@ static int parse_route(struct ctx *c, struct config *cfg, const yaml_node_t *n, 
 
 static int parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
-    static const char *const keys[] = {"server", "tiers", "routes", "privacy", "redis", NULL};
+    static const char *const keys[] = {"server", "tiers", "routes", "privacy", "redis",
+                                       "postgres", NULL};
     bool failed = false;
     if (want(c, root, YAML_MAPPING_NODE, "(top level)") || check_keys(c, root, "(top level)", keys))
         return -1;
     if (parse_server(c, root, &cfg->server) || parse_privacy(c, root, &cfg->privacy) ||
-        parse_redis(c, root, cfg))
+        parse_redis(c, root, cfg) || parse_postgres(c, root, cfg))
         return -1;
 
     yaml_node_t *tiers = map_get(c, root, "tiers", "", &failed);
@@ -1131,6 +1174,7 @@ static int parse_named(const char *text, size_t len, const char *file, const cha
     cfg->server.max_connections = 1024;
     cfg->server.max_body_bytes = 1 << 20;
     cfg->server.ledger = resolve_path(base_dir, "baton-ledger.db");
+    cfg->server.journal = resolve_path(base_dir, "baton-journal");
 
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -1273,6 +1317,7 @@ void config_free(struct config *c)
     }
     free(c->server.host);
     free(c->server.ledger);
+    free(c->server.journal);
     free(c->server.keys);
     free(c->server.audit);
     free(c->path);

@@ -124,10 +124,14 @@ struct server_config {
     int32_t port;          /* default 8080 */
     int32_t max_connections; /* default 1024 */
     int64_t max_body_bytes;  /* default 1 MiB */
-    char *ledger;          /* SQLite path, default "baton-ledger.db" beside the config; "" = off */
+    char *ledger;          /* SQLite path, default "baton-ledger.db" beside the config, or a
+                              postgres:// URL (pg.h); "" = off */
     char *keys;            /* key store (SQLite) path; NULL: keys off, no Authorization needed;
                               set: every request needs a valid key (docs/governance.md) */
-    char *audit;           /* audit trail (SQLite) path; NULL: off (docs/audit.md) */
+    char *audit;           /* audit trail: SQLite path or postgres:// URL; NULL: off
+                              (docs/audit.md) */
+    char *journal;         /* directory of the ledger's and audit trail's journals (journal.h),
+                              default "baton-journal" beside the config; "" = off */
     bool audit_content;    /* store masked request and answer text in the audit trail */
 };
 
@@ -163,6 +167,8 @@ struct config {
     char *path;            /* the file it came from (NULL when built in code) */
     struct privacy_config privacy;
     struct redis_config *redis; /* NULL: no Redis, limits are this instance's own */
+    bool postgres_fail_open;    /* postgres.on_unavailable: open (serve, retry commits) |
+                                   closed (refuse with 503 while down; default) */
     struct server_config server;
     struct tier_config *tiers;
     size_t n_tiers;

@@ -2,9 +2,12 @@
  *
  * One row per request: time, caller, route, tier, routing reason, tokens in and out, cost in
  * integer micro-dollars, latency and time to first token in milliseconds, HTTP status. Stored in
- * SQLite (WAL); appends are buffered and committed in batches by a writer thread (every 256 rows,
- * within ~200 ms of a row's arrival, or on ledger_flush), so the request path never waits on
- * SQLite or fsync. `baton cost` reads it back.
+ * SQLite (WAL; a file path) or PostgreSQL (a postgres:// URL; pg.h), behind the store table of
+ * store.h. Appends are buffered and committed in batches by a writer thread (every 256 rows,
+ * within ~200 ms of a row's arrival, or on ledger_flush), so the request path never waits on the
+ * database or fsync. With a journal directory each append is also written to a journal file
+ * (journal.h), so a settled row survives SIGKILL of the process and is committed by the next
+ * start. `baton cost` reads it back.
  *
  * Money: cost_microusd = ceil((tokens_in * price_in + tokens_out * price_out) / 1e6), prices in
  * micro-USD per 1M tokens (config.h), so a request's cost is exact to the micro-dollar.
@@ -18,6 +21,7 @@
 
 #include "base/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,10 +47,15 @@ struct ledger_row {
 
 struct ledger;
 
-/* Opens (creating if needed) the SQLite file at path: WAL mode, schema created or checked (a
- * newer schema version or a foreign database is an error). *out: ledger_close. */
-int ledger_open(const char *path, struct ledger **out, struct err *e);
-/* Copies the row (strings included) into the pending batch; never does I/O. Returns -1 (row not
+/* Opens (creating if needed) the ledger at target: a SQLite file (WAL mode, schema created or
+ * checked: a newer schema version or a foreign database is an error) or a postgres:// URL (an
+ * unreachable database is not an error here: the writer connects when it can, and
+ * ledger_available says whether it can). journal_dir: NULL for no journal; else this
+ * instance's journal is kept there and the rows of earlier runs' journals are replayed (they
+ * are committed with the first batch). *out: ledger_close. */
+int ledger_open(const char *target, const char *journal_dir, struct ledger **out, struct err *e);
+/* Copies the row (strings included) into the pending batch and, with a journal, writes it there
+ * (one write(2), no fsync: a few microseconds); never waits on the database. Returns -1 (row not
  * kept) only when LEDGER_MAX_PENDING rows already wait because commits keep failing. */
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e);
 /* Waits until every row appended before the call is committed; -1 if the commit failed (the
@@ -54,8 +63,23 @@ int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e)
 int ledger_flush(struct ledger *l, struct err *e);
 /* Rows appended but not yet committed. */
 size_t ledger_pending(const struct ledger *l);
-/* Flushes and closes; a failed final flush is logged (its rows are lost). NULL is a no-op. */
+/* Whether the database took the last commit or answered the last ping (the writer pings about
+ * once a second when idle; always true for SQLite). No I/O: for /health and fail-closed
+ * admission. */
+bool ledger_available(const struct ledger *l);
+/* Flushes and closes; rows a failed final flush leaves are logged, and stay in the journal (if
+ * any) for the next start. NULL is a no-op. */
 void ledger_close(struct ledger *l);
+/* What the ledger's caller spent, as ledger_spent, through the open ledger's target. For PostgreSQL
+ * it fails at once (no I/O) while the writer finds the database down. */
+int ledger_spent_live(struct ledger *l, const char *caller, int64_t since_ms, int64_t *microusd,
+                      struct err *e);
+
+/* Decodes one ledger journal line (journal.h) and calls fn with its entry id and row (strings
+ * valid during the call). -1 (e) if it is not a ledger journal line. For replay and fuzzing. */
+typedef int (*ledger_entry_fn)(void *arg, const char *entry_id, const struct ledger_row *row);
+int ledger_journal_decode(const char *line, size_t len, ledger_entry_fn fn, void *arg,
+                          struct err *e);
 
 /* The cost of tokens at prices in micro-USD per 1M tokens, rounded up to a micro-dollar.
  * Negative counts or prices count as 0; a result beyond INT64_MAX saturates. */
@@ -96,14 +120,14 @@ struct cost_report {
     int64_t first_ts_ms, last_ts_ms; /* of the rows counted; 0 when none */
 };
 
-/* Totals the ledger at path (opened read-only; it must exist) per tier and per route. *out:
- * cost_report_free. */
+/* Totals the ledger at path (a SQLite file opened read-only, which must exist, or a postgres://
+ * URL) per tier and per route. *out: cost_report_free. */
 int ledger_report(const char *path, const struct ledger_query *q, struct cost_report *out,
                   struct err *e);
 void cost_report_free(struct cost_report *r);
 
 /* What caller spent in requests that arrived at or after since_ms (committed rows). A missing
- * file is 0 spent. For budgets (limits.h). */
+ * file is 0 spent; a postgres:// URL is read over a new connection. For budgets (limits.h). */
 int ledger_spent(const char *path, const char *caller, int64_t since_ms, int64_t *microusd,
                  struct err *e);
 

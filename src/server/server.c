@@ -29,6 +29,7 @@
 #include "gateway/audit.h"
 #include "gateway/keys.h"
 #include "gateway/ledger.h"
+#include "gateway/pg.h"
 #include "gateway/limits.h"
 #include "gateway/metrics.h"
 #include "gateway/policy.h"
@@ -179,9 +180,11 @@ static void fail_exchange(struct exchange *x, const struct api_error *e, const c
         hdrs[n] = NULL;
     }
     x->finished = true;
+    /* recorded (and journaled) before a byte of the answer leaves: a client that got an answer
+     * has its ledger row even if the process is killed right after */
+    record(x, e->status, e->message);
     http_respond(x->conn, e->status, "application/json", hdrs, b.data, b.len);
     buf_free(&b);
-    record(x, e->status, e->message);
     exchange_free(x);
 }
 
@@ -353,16 +356,15 @@ static void finish_ok(struct exchange *x)
     x->api->resp_finish(x->resp, x->cost_microusd, &out);
     char store[4][320];
     const char *hdrs[5];
+    baton_headers(x, store, hdrs, true);
+    record(x, 200, NULL); /* before the answer completes (see fail_exchange) */
     if (x->req->stream) {
         http_stream_write(x->conn, out.data, out.len);
-        baton_headers(x, store, hdrs, true);
         http_stream_end_trailers(x->conn, hdrs + 3); /* the cost, known only now */
     } else {
-        baton_headers(x, store, hdrs, true);
         http_respond(x->conn, 200, "application/json", hdrs, out.data, out.len);
     }
     buf_free(&out);
-    record(x, 200, NULL);
     exchange_free(x);
 }
 
@@ -461,9 +463,9 @@ static void on_event(struct call *c, const struct event *ev)
         if (x->stream_started) {
             x->finished = true;
             x->api->stream_error(&ae, &out);
+            record(x, 200, x->last_error); /* before the stream ends (see fail_exchange) */
             http_stream_write(x->conn, out.data, out.len);
             http_stream_end(x->conn);
-            record(x, 200, x->last_error);
             exchange_free(x);
         } else {
             fail_exchange(x, &ae, NULL);
@@ -751,15 +753,28 @@ static int spent_from_ledger(void *arg, const char *name, int64_t since_ms, int6
                              struct err *e)
 {
     struct server *s = arg;
-    if (!s->cfg->server.ledger || !*s->cfg->server.ledger) {
+    if (!s->ledger) {
         *spent = 0; /* no ledger: budgets count from the server's start */
         return 0;
     }
-    return ledger_spent(s->cfg->server.ledger, name, since_ms, spent, e);
+    return ledger_spent_live(s->ledger, name, since_ms, spent, e);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Endpoints */
+
+static bool uses_postgres(const struct server *s)
+{
+    return (s->ledger && pg_is_url(s->cfg->server.ledger)) ||
+           (s->audit && pg_is_url(s->cfg->server.audit));
+}
+
+/* Whether the ledger's or the audit trail's database is unreachable (no I/O: the writers find
+ * out, about once a second). */
+static bool stores_down(const struct server *s)
+{
+    return (s->ledger && !ledger_available(s->ledger)) || (s->audit && !audit_available(s->audit));
+}
 
 static void handle_completion(struct server *s, struct http_conn *c, const struct http_request *hr,
                               enum api_endpoint ep)
@@ -776,6 +791,14 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         *colon = 0; /* the address, not the port */
     struct api_error ae;
     snprintf(x->dec.reason, sizeof x->dec.reason, "refused before routing");
+    if (!s->cfg->postgres_fail_open && stores_down(s)) {
+        /* fail closed: no request is served that the ledger cannot record (the refusal itself is
+         * journaled and committed when the database is back) */
+        api_error_set(&ae, 503, "server_error", NULL, NULL,
+                      "The ledger's database is unavailable (postgres); refused until it is back.");
+        fail_exchange(x, &ae, "1");
+        return;
+    }
     if (s->keys && authenticate(x, hr, &ae)) {
         fail_exchange(x, &ae, NULL);
         return;
@@ -856,6 +879,12 @@ static void handle_health(struct server *s, struct http_conn *c)
     if (s->shared) { /* shared limits: a Redis that is down degrades (or closes) the service */
         bool up = shared_available(s->shared);
         json_object_set_new(root, "redis", json_string(up ? "ok" : "unavailable"));
+        if (!up)
+            json_object_set_new(root, "status", json_string("degraded"));
+    }
+    if (uses_postgres(s)) { /* the ledger or trail in PostgreSQL: down degrades (or closes) */
+        bool up = !stores_down(s);
+        json_object_set_new(root, "postgres", json_string(up ? "ok" : "unavailable"));
         if (!up)
             json_object_set_new(root, "status", json_string("degraded"));
     }
@@ -980,7 +1009,9 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
         if (!s->backends[i])
             goto fail;
     }
-    if (cfg->server.ledger && *cfg->server.ledger && ledger_open(cfg->server.ledger, &s->ledger, e))
+    const char *journal = cfg->server.journal && *cfg->server.journal ? cfg->server.journal : NULL;
+    if (cfg->server.ledger && *cfg->server.ledger &&
+        ledger_open(cfg->server.ledger, journal, &s->ledger, e))
         goto fail;
     if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
         goto fail;
@@ -989,7 +1020,7 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
         s->shared = shared_new(cfg->redis);
         limits_set_shared(s->limits, s->shared, cfg->redis->fail_open);
     }
-    if (cfg->server.audit && audit_open(cfg->server.audit, &s->audit, e))
+    if (cfg->server.audit && audit_open(cfg->server.audit, journal, &s->audit, e))
         goto fail;
     if (cfg->server.audit_content) {
         struct privacy_options all = {.builtin_mask = (UINT64_C(1) << PK_BUILTIN_COUNT) - 1};

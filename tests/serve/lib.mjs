@@ -1,7 +1,7 @@
 // Helpers for the serve scenario tests: start baton (and fake upstreams) as real processes on
 // ephemeral ports, wait until they listen, and tear everything down at exit.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +13,19 @@ export const FIXTURES = process.env.BATON_FIXTURES || process.env.BATON_FIXTURES
 export const BATON = process.env.BATON;
 
 const children = [];
-process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch {} } });
+const dirs = [];
+process.on('exit', () => {
+  for (const c of children) { try { c.kill('SIGKILL'); } catch {} }
+  if (!process.env.BATON_KEEP_TMP)
+    for (const d of dirs) { try { rmSync(d, { recursive: true, force: true }); } catch {} }
+});
 
-export function tmpDir() { return mkdtempSync(join(tmpdir(), 'baton-serve-')); }
+// A temp dir removed at exit (BATON_KEEP_TMP=1 keeps them for a post-mortem).
+export function tmpDir() {
+  const d = mkdtempSync(join(tmpdir(), 'baton-serve-'));
+  dirs.push(d);
+  return d;
+}
 
 // Starts `baton serve` with the given YAML text; resolves to { url, port, proc, stderr() }.
 export async function startBaton(yaml, extraArgs = []) {

@@ -15,7 +15,7 @@ static void make_trail(const char *path, int n, int64_t t0)
 {
     struct audit *a;
     struct err e;
-    CHECK_MSG(audit_open(path, &a, &e) == 0, "%s", e.msg);
+    CHECK_MSG(audit_open(path, NULL, &a, &e) == 0, "%s", e.msg);
     for (int i = 0; i < n; i++) {
         char id[32];
         snprintf(id, sizeof id, "req-%d", i);
@@ -75,7 +75,7 @@ static void test_chain(void)
         {"delete-last-and-renumber", "DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3",
          "audit: record 3: moved"},
         {"insert", "UPDATE audit SET seq = seq + 100 WHERE seq > 5; UPDATE audit SET seq = seq - 99 WHERE seq > 100;"
-                   " INSERT INTO audit VALUES (6, 0, '{\"seq\":6}', "
+                   " INSERT INTO audit (seq, ts_ms, record, prev_hash, hash) VALUES (6, 0, '{\"seq\":6}', "
                    "'0000000000000000000000000000000000000000000000000000000000000000', 'x')",
          "audit: record 6: edited"},
         {"swap", "UPDATE audit SET seq = 100 WHERE seq = 5; UPDATE audit SET seq = 5 WHERE seq = 6;"

@@ -108,6 +108,8 @@ static void test_defaults(void)
     CHECK_EQ_INT(c->server.max_connections, 1024);
     CHECK_EQ_INT(c->server.max_body_bytes, 1 << 20);
     CHECK_STR(c->server.ledger, "baton-ledger.db");
+    CHECK_STR(c->server.journal, "baton-journal");
+    CHECK(!c->postgres_fail_open);
     CHECK(c->path == NULL);
     const struct tier_config *s = &c->tiers[0], *o = &c->tiers[1];
     CHECK_STR(s->model_path, "m.gguf");
@@ -218,6 +220,38 @@ static void test_every_key(void)
     }
 }
 
+/* PostgreSQL URLs are kept as they are (not resolved against the config's directory) and
+ * checked with libpq's parser; journal and postgres.on_unavailable. */
+static void test_postgres(void)
+{
+    struct config *c = parse_ok("server: { ledger: \"postgres://u:pw@db:5433/b\", audit:"
+                                " \"postgresql:///b?host=/run/pg\", journal: j }\n"
+                                "postgres: { on_unavailable: open }\n" TIERS, "/etc/baton");
+    if (c) {
+        CHECK_STR(c->server.ledger, "postgres://u:pw@db:5433/b");
+        CHECK_STR(c->server.audit, "postgresql:///b?host=/run/pg");
+        CHECK_STR(c->server.journal, "/etc/baton/j");
+        CHECK(c->postgres_fail_open);
+        config_free(c);
+    }
+    c = parse_ok("server: { journal: \"\" }\npostgres: { on_unavailable: closed }\n" TIERS, NULL);
+    if (c) {
+        CHECK_STR(c->server.journal, "");
+        CHECK(!c->postgres_fail_open);
+        config_free(c);
+    }
+    struct err e = {{0}};
+    c = NULL;
+    const char *bad = "server: { ledger: \"postgres://h/db?nosuch=1\" }\n" TIERS;
+    CHECK(config_parse(bad, strlen(bad), NULL, &c, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "<config>:1: server.ledger: 'postgres://...': not a PostgreSQL URL: ")
+                  == e.msg, "%s", e.msg);
+    EXPECT_ERR("postgres: { on_unavailable: maybe }\n" TIERS,
+               "<config>:1: postgres.on_unavailable: expected open or closed");
+    EXPECT_ERR("postgres: { url: x }\n" TIERS,
+               "<config>:1: postgres: unknown key 'url' (expected one of: on_unavailable)");
+}
+
 static void test_prices(void)
 {
     static const struct {
@@ -254,7 +288,7 @@ static void test_errors(void)
     /* unknown and duplicate keys */
     EXPECT_ERR("tier: []\n",
                "<config>:1: (top level): unknown key 'tier' (expected one of: server, tiers, "
-               "routes, privacy, redis)");
+               "routes, privacy, redis, postgres)");
     EXPECT_ERR(TIERS "    api_key: sk-123\n",
                "<config>:9: tiers[1]: unknown key 'api_key' (expected one of: name, kind, model, "
                "threads, context, max_queue, slots, base_url, api_key_env, timeouts, retries, breaker, "
@@ -388,7 +422,7 @@ static void test_errors(void)
                "<config>:12: routes.r.fallback[2]: unknown tier 'a' (tiers: small, cloud)");
     /* aliases */
     EXPECT_ERR("x: &a [1]\n", "<config>:1: (top level): unknown key 'x' (expected one of: server, "
-                              "tiers, routes, privacy, redis)");
+                              "tiers, routes, privacy, redis, postgres)");
     EXPECT_ERR("server: &s { port: 1 }\n" TIERS "routes: *s\n",
                "<config>:1: routes: YAML aliases (*name) are not supported; write the value out");
 }
@@ -434,6 +468,7 @@ int main(void)
     RUN(test_every_key);
     RUN(test_prices);
     RUN(test_errors);
+    RUN(test_postgres);
     RUN(test_too_many_fallbacks);
     RUN(test_load_errors);
     return check_report();
