@@ -13,19 +13,6 @@
 
 #define BAD(e, param, ...) api_error_set(e, 400, "invalid_request_error", param, NULL, __VA_ARGS__)
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
 static bool present(const json_t *v) { return v && !json_is_null(v); }
 
 /* ---------------------------------------------------------------------------------------------
@@ -44,7 +31,7 @@ static int tool_result_text(const json_t *c, size_t i, size_t j, json_t **out, s
     }
     if (!json_is_array(c))
         return BAD(e, "messages", "messages.%zu.content.%zu.content: expected a string or an array"
-                                  " of text blocks, got %s.", i, j, type_name(c));
+                                  " of text blocks, got %s.", i, j, openai_json_type_name(c));
     json_t *parts = json_array();
     size_t k;
     json_t *b;
@@ -67,7 +54,7 @@ static int tool_result_text(const json_t *c, size_t i, size_t j, json_t **out, s
 static int translate_message(const json_t *m, size_t i, json_t *msgs, struct api_error *e)
 {
     if (!json_is_object(m))
-        return BAD(e, "messages", "messages.%zu: expected an object, got %s.", i, type_name(m));
+        return BAD(e, "messages", "messages.%zu: expected an object, got %s.", i, openai_json_type_name(m));
     const char *role = json_string_value(json_object_get(m, "role"));
     if (!role)
         return BAD(e, "messages", "messages.%zu.role: Field required (a string: 'user' or"
@@ -86,7 +73,7 @@ static int translate_message(const json_t *m, size_t i, json_t *msgs, struct api
     }
     if (!json_is_array(c))
         return BAD(e, "messages", "messages.%zu.content: expected a string or an array of content"
-                                  " blocks, got %s.", i, type_name(c));
+                                  " blocks, got %s.", i, openai_json_type_name(c));
     json_t *parts = json_array(), *calls = json_array(), *tools = json_array();
     size_t j;
     json_t *b;
@@ -169,7 +156,7 @@ static int translate_system(const json_t *sys, json_t *msgs, struct api_error *e
     }
     if (!json_is_array(sys))
         return BAD(e, "system", "system: expected a string or an array of text blocks, got %s.",
-                   type_name(sys));
+                   openai_json_type_name(sys));
     json_t *parts = json_array();
     size_t k;
     json_t *b;
@@ -192,7 +179,7 @@ static int translate_tools(const json_t *in, json_t *out, struct api_error *e)
     const json_t *tools = json_object_get(in, "tools");
     if (present(tools)) {
         if (!json_is_array(tools))
-            return BAD(e, "tools", "tools: expected an array, got %s.", type_name(tools));
+            return BAD(e, "tools", "tools: expected an array, got %s.", openai_json_type_name(tools));
         json_t *fns = json_array();
         size_t i;
         json_t *t;
@@ -252,7 +239,7 @@ static int number_in(const json_t *in, const char *key, double lo, double hi, js
     if (!present(v))
         return 0;
     if (!json_is_number(v))
-        return BAD(e, key, "%s: expected a number, got %s.", key, type_name(v));
+        return BAD(e, key, "%s: expected a number, got %s.", key, openai_json_type_name(v));
     double d = json_number_value(v);
     if (!(d >= lo && d <= hi))
         return BAD(e, key, "%s: %g is out of range [%g, %g].", key, d, lo, hi);
@@ -264,7 +251,7 @@ static int number_in(const json_t *in, const char *key, double lo, double hi, js
 static int translate(const json_t *in, json_t *out, int64_t *top_k, struct api_error *e)
 {
     if (!json_is_object(in))
-        return BAD(e, NULL, "The request body must be a JSON object, got %s.", type_name(in));
+        return BAD(e, NULL, "The request body must be a JSON object, got %s.", openai_json_type_name(in));
     const json_t *model = json_object_get(in, "model");
     if (!json_is_string(model) || json_string_length(model) == 0)
         return BAD(e, "model", "model: Field required (a non-empty string: a baton route or"
@@ -303,7 +290,7 @@ static int translate(const json_t *in, json_t *out, int64_t *top_k, struct api_e
     if (present(ss)) {
         if (!json_is_array(ss))
             return BAD(e, "stop_sequences", "stop_sequences: expected an array of strings, got %s.",
-                       type_name(ss));
+                       openai_json_type_name(ss));
         if (json_array_size(ss) > 4)
             return BAD(e, "stop_sequences", "stop_sequences: baton supports at most 4, got %zu.",
                        json_array_size(ss));
@@ -311,19 +298,19 @@ static int translate(const json_t *in, json_t *out, int64_t *top_k, struct api_e
         json_array_foreach(ss, i, s)
             if (!json_is_string(s))
                 return BAD(e, "stop_sequences", "stop_sequences.%zu: expected a string, got %s.",
-                           i, type_name(s));
+                           i, openai_json_type_name(s));
         json_object_set(out, "stop", (json_t *)ss);
     }
     const json_t *st = json_object_get(in, "stream");
     if (present(st)) {
         if (!json_is_boolean(st))
-            return BAD(e, "stream", "stream: expected a boolean, got %s.", type_name(st));
+            return BAD(e, "stream", "stream: expected a boolean, got %s.", openai_json_type_name(st));
         json_object_set(out, "stream", (json_t *)st);
     }
     const json_t *md = json_object_get(in, "metadata");
     if (present(md)) {
         if (!json_is_object(md))
-            return BAD(e, "metadata", "metadata: expected an object, got %s.", type_name(md));
+            return BAD(e, "metadata", "metadata: expected an object, got %s.", openai_json_type_name(md));
         const json_t *uid = json_object_get(md, "user_id");
         if (json_is_string(uid))
             json_object_set(out, "user", (json_t *)uid);

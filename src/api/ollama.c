@@ -15,19 +15,6 @@
 
 #define BAD(e, param, ...) api_error_set(e, 400, "invalid_request_error", param, NULL, __VA_ARGS__)
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
 static bool present(const json_t *v) { return v && !json_is_null(v); }
 
 static bool nonempty_array(const json_t *v) { return json_is_array(v) && json_array_size(v) > 0; }
@@ -50,7 +37,7 @@ static int translate_format(const json_t *in, json_t *out, struct api_error *e)
     }
     if (!json_is_object(f))
         return BAD(e, "format", "format: expected \"json\" or a JSON schema object, got %s.",
-                   type_name(f));
+                   openai_json_type_name(f));
     json_object_set_new(out, "response_format",
                         json_pack("{s:s, s:{s:s, s:O}}", "type", "json_schema", "json_schema",
                                   "name", "format", "schema", f));
@@ -64,7 +51,7 @@ static int option_number(const json_t *opts, const char *key, const char *to, do
     if (!present(v))
         return 0;
     if (!json_is_number(v))
-        return BAD(e, "options", "options.%s: expected a number, got %s.", key, type_name(v));
+        return BAD(e, "options", "options.%s: expected a number, got %s.", key, openai_json_type_name(v));
     double d = json_number_value(v);
     if (!(d >= lo && d <= hi))
         return BAD(e, "options", "options.%s: %g is out of range [%g, %g].", key, d, lo, hi);
@@ -80,7 +67,7 @@ static int translate_options(const json_t *in, json_t *out, int64_t *top_k, stru
     if (!present(o))
         return 0;
     if (!json_is_object(o))
-        return BAD(e, "options", "options: expected an object, got %s.", type_name(o));
+        return BAD(e, "options", "options: expected an object, got %s.", openai_json_type_name(o));
     if (option_number(o, "temperature", "temperature", 0, 2, out, e) ||
         option_number(o, "top_p", "top_p", 0, 1, out, e))
         return -1;
@@ -91,7 +78,7 @@ static int translate_options(const json_t *in, json_t *out, int64_t *top_k, stru
             continue;
         if (!json_is_integer(v))
             return BAD(e, "options", "options.%s: expected an integer, got %s.", ints[i],
-                       type_name(v));
+                       openai_json_type_name(v));
         json_int_t n = json_integer_value(v);
         if (i == 0) {
             if (n < 0)
@@ -110,7 +97,7 @@ static int translate_options(const json_t *in, json_t *out, int64_t *top_k, stru
         } else {
             if (!json_is_array(stop))
                 return BAD(e, "options", "options.stop: expected an array of strings, got %s.",
-                           type_name(stop));
+                           openai_json_type_name(stop));
             if (json_array_size(stop) > 4)
                 return BAD(e, "options", "options.stop: baton supports at most 4 stop strings,"
                                          " got %zu.", json_array_size(stop));
@@ -119,7 +106,7 @@ static int translate_options(const json_t *in, json_t *out, int64_t *top_k, stru
             json_array_foreach(stop, i, s)
                 if (!json_is_string(s))
                     return BAD(e, "options", "options.stop[%zu]: expected a string, got %s.", i,
-                               type_name(s));
+                               openai_json_type_name(s));
             json_object_set(out, "stop", (json_t *)stop);
         }
     }
@@ -135,7 +122,7 @@ static int translate_common(const json_t *in, json_t *out, int64_t *top_k, struc
     json_object_set(out, "model", (json_t *)model);
     const json_t *st = json_object_get(in, "stream");
     if (present(st) && !json_is_boolean(st))
-        return BAD(e, "stream", "stream: expected a boolean, got %s.", type_name(st));
+        return BAD(e, "stream", "stream: expected a boolean, got %s.", openai_json_type_name(st));
     json_object_set_new(out, "stream", json_boolean(!present(st) || json_is_true(st)));
     if (nonempty_array(json_object_get(in, "images")))
         return BAD(e, "images", "images are not supported by baton");
@@ -147,7 +134,7 @@ static int translate_common(const json_t *in, json_t *out, int64_t *top_k, struc
 static int translate_chat(const json_t *in, json_t *out, int64_t *top_k, struct api_error *e)
 {
     if (!json_is_object(in))
-        return BAD(e, NULL, "the request body must be a JSON object, got %s", type_name(in));
+        return BAD(e, NULL, "the request body must be a JSON object, got %s", openai_json_type_name(in));
     if (translate_common(in, out, top_k, e))
         return -1;
     const json_t *msgs = json_object_get(in, "messages");
@@ -175,7 +162,7 @@ static int translate_chat(const json_t *in, json_t *out, int64_t *top_k, struct 
         const json_t *c = json_object_get(m, "content");
         if (present(c) && !json_is_string(c)) {
             rc = BAD(e, "messages", "messages[%zu].content: expected a string, got %s", i,
-                     type_name(c));
+                     openai_json_type_name(c));
             break;
         }
         if (nonempty_array(json_object_get(m, "images"))) {
@@ -236,7 +223,7 @@ static int translate_chat(const json_t *in, json_t *out, int64_t *top_k, struct 
     const json_t *tools = json_object_get(in, "tools");
     if (present(tools)) {
         if (!json_is_array(tools))
-            return BAD(e, "tools", "tools: expected an array, got %s.", type_name(tools));
+            return BAD(e, "tools", "tools: expected an array, got %s.", openai_json_type_name(tools));
         if (json_array_size(tools))
             json_object_set(out, "tools", (json_t *)tools);
     }
@@ -247,7 +234,7 @@ static int translate_generate(const json_t *in, json_t *out, bool *raw, int64_t 
                               struct api_error *e)
 {
     if (!json_is_object(in))
-        return BAD(e, NULL, "the request body must be a JSON object, got %s", type_name(in));
+        return BAD(e, NULL, "the request body must be a JSON object, got %s", openai_json_type_name(in));
     if (translate_common(in, out, top_k, e))
         return -1;
     const json_t *p = json_object_get(in, "prompt");
@@ -255,10 +242,10 @@ static int translate_generate(const json_t *in, json_t *out, bool *raw, int64_t 
         return BAD(e, "prompt", "prompt is required (a string)");
     const json_t *sys = json_object_get(in, "system");
     if (present(sys) && !json_is_string(sys))
-        return BAD(e, "system", "system: expected a string, got %s.", type_name(sys));
+        return BAD(e, "system", "system: expected a string, got %s.", openai_json_type_name(sys));
     const json_t *rv = json_object_get(in, "raw");
     if (present(rv) && !json_is_boolean(rv))
-        return BAD(e, "raw", "raw: expected a boolean, got %s.", type_name(rv));
+        return BAD(e, "raw", "raw: expected a boolean, got %s.", openai_json_type_name(rv));
     *raw = json_is_true(rv);
     const json_t *t = json_object_get(in, "template");
     if (json_is_string(t) && json_string_length(t))

@@ -56,7 +56,7 @@ void api_error_json(const struct api_error *e, struct buf *out)
 
 #define BAD(e, param, ...) api_error_set(e, 400, "invalid_request_error", param, NULL, __VA_ARGS__)
 
-static const char *type_name(const json_t *v)
+const char *openai_json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
@@ -83,7 +83,7 @@ static int parse_content(const json_t *c, size_t i, char **out, struct api_error
     }
     if (!json_is_array(c))
         return BAD(e, "messages", "Invalid type for 'messages[%zu].content': expected a string or"
-                                  " an array of content parts, got %s.", i, type_name(c));
+                                  " an array of content parts, got %s.", i, openai_json_type_name(c));
     struct buf b;
     buf_init(&b);
     size_t j;
@@ -130,7 +130,7 @@ static int parse_messages(const json_t *msgs, struct request *r, struct api_erro
         return BAD(e, "messages", "Missing required parameter: 'messages'.");
     if (!json_is_array(msgs))
         return BAD(e, "messages", "Invalid type for 'messages': expected an array, got %s.",
-                   type_name(msgs));
+                   openai_json_type_name(msgs));
     if (json_array_size(msgs) == 0)
         return BAD(e, "messages", "Invalid 'messages': empty array. Expected an array with"
                                   " minimum length 1.");
@@ -140,7 +140,7 @@ static int parse_messages(const json_t *msgs, struct request *r, struct api_erro
     json_array_foreach(msgs, i, m) {
         if (!json_is_object(m))
             return BAD(e, "messages", "Invalid type for 'messages[%zu]': expected an object, got"
-                                      " %s.", i, type_name(m));
+                                      " %s.", i, openai_json_type_name(m));
         struct message *msg = &r->messages[r->n_messages++];
         const json_t *role = json_object_get(m, "role");
         if (!json_is_string(role))
@@ -183,7 +183,7 @@ static int get_number(const json_t *body, const char *key, double lo, double hi,
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_number(v))
-        return BAD(e, key, "Invalid type for '%s': expected a number, got %s.", key, type_name(v));
+        return BAD(e, key, "Invalid type for '%s': expected a number, got %s.", key, openai_json_type_name(v));
     double d = json_number_value(v);
     if (!(d >= lo && d <= hi))
         return BAD(e, key, "Invalid '%s': %g is out of range [%g, %g].", key, d, lo, hi);
@@ -201,7 +201,7 @@ static int get_int(const json_t *body, const char *key, json_int_t lo, json_int_
         return 0;
     if (!json_is_integer(v))
         return BAD(e, key, "Invalid type for '%s': expected an integer, got %s.", key,
-                   type_name(v));
+                   openai_json_type_name(v));
     json_int_t i = json_integer_value(v);
     if (i < lo || i > hi)
         return BAD(e, key, "Invalid '%s': %" JSON_INTEGER_FORMAT " is out of range [%"
@@ -218,7 +218,7 @@ static int get_bool(const json_t *body, const char *key, bool *out, struct api_e
         return 0;
     if (!json_is_boolean(v))
         return BAD(e, key, "Invalid type for '%s': expected a boolean, got %s.", key,
-                   type_name(v));
+                   openai_json_type_name(v));
     *out = json_is_true(v);
     return 0;
 }
@@ -235,7 +235,7 @@ static int parse_stop(const json_t *body, struct request *r, struct api_error *e
     }
     if (!json_is_array(v))
         return BAD(e, "stop", "Invalid type for 'stop': expected a string or an array of strings,"
-                              " got %s.", type_name(v));
+                              " got %s.", openai_json_type_name(v));
     if (json_array_size(v) > 4)
         return BAD(e, "stop", "Invalid 'stop': array too long. Expected an array with maximum"
                               " length 4, but got an array with length %zu instead.",
@@ -246,7 +246,7 @@ static int parse_stop(const json_t *body, struct request *r, struct api_error *e
     json_array_foreach(v, i, s) {
         if (!json_is_string(s))
             return BAD(e, "stop", "Invalid type for 'stop[%zu]': expected a string, got %s.", i,
-                       type_name(s));
+                       openai_json_type_name(s));
         if (json_string_length(s) > 0)
             r->stop[r->n_stop++] = xstrdup(json_string_value(s));
     }
@@ -281,7 +281,7 @@ static int parse_body(enum dialect d, json_t *body, struct request *r, struct ap
 {
     if (!json_is_object(body))
         return BAD(e, NULL, "Invalid request body: expected a JSON object, got %s.",
-                   type_name(body));
+                   openai_json_type_name(body));
     const json_t *model = json_object_get(body, "model");
     if (!model)
         return BAD(e, "model", "You must provide a model parameter.");
@@ -340,7 +340,7 @@ static int parse_body(enum dialect d, json_t *body, struct request *r, struct ap
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
             return BAD(e, "stream_options", "Invalid type for 'stream_options': expected an"
-                                            " object, got %s.", type_name(so));
+                                            " object, got %s.", openai_json_type_name(so));
         if (!r->stream)
             return BAD(e, "stream_options", "The 'stream_options' parameter is only allowed when"
                                             " 'stream' is enabled.");
@@ -361,14 +361,14 @@ static int parse_body(enum dialect d, json_t *body, struct request *r, struct ap
     if (tools && !json_is_null(tools)) {
         if (!json_is_array(tools))
             return BAD(e, "tools", "Invalid type for 'tools': expected an array, got %s.",
-                       type_name(tools));
+                       openai_json_type_name(tools));
         r->has_tools = json_array_size(tools) > 0;
     }
     const json_t *rf = json_object_get(body, "response_format");
     if (rf && !json_is_null(rf)) {
         if (!json_is_object(rf))
             return BAD(e, "response_format", "Invalid type for 'response_format': expected an"
-                                             " object, got %s.", type_name(rf));
+                                             " object, got %s.", openai_json_type_name(rf));
         const char *t = json_string_value(json_object_get(rf, "type"));
         r->has_response_format = t && strcmp(t, "text") != 0;
     }

@@ -73,7 +73,9 @@ void openai_resp_finish(struct openai_resp *r, struct buf *out);
  * mistakes it for a complete answer: `data: {"error": {...}}` then no [DONE]. */
 void openai_stream_error(const struct api_error *e, struct buf *out);
 
-/* Helpers the other dialects' encoders share. */
+/* Helpers the other dialects share. */
+/* What a JSON value is, for error messages: "an object", "a string", "null", ... (static). */
+const char *openai_json_type_name(const json_t *v);
 /* A JSON string of s[0..n), invalid UTF-8 replaced by U+FFFD. Caller owns the result. */
 json_t *openai_json_text(const char *s, size_t n);
 /* Merges a streamed OpenAI tool_calls delta array into *acc (created on first use), by "index". */

@@ -365,15 +365,6 @@ int audit_store_open(const char *target, bool create, const struct audit_store_o
     return sq_open(target, create, db, e);
 }
 
-static void target_name(const char *target, char *out, size_t n)
-{
-    char addr[200];
-    if (pg_is_url(target) && pg_url_check(target, addr, sizeof addr, NULL) == 0)
-        snprintf(out, n, "postgres %s", addr);
-    else
-        snprintf(out, n, "%s", target);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Writing */
 
@@ -567,7 +558,7 @@ int audit_open(const char *path, const char *journal_dir, struct audit **out, st
         return -1;
     struct audit *a = xcalloc(1, sizeof *a);
     a->path = xstrdup(path);
-    target_name(path, a->name, sizeof a->name);
+    pg_target_name(path, a->name, sizeof a->name);
     a->ops = ops;
     a->db = db;
     atomic_init(&a->available, ops->ping ? ops->ping(db) : true);
@@ -755,7 +746,7 @@ int audit_verify(const char *path, FILE *out, struct err *e)
     if (rc)
         return -1;
     char name[256];
-    target_name(path, name, sizeof name);
+    pg_target_name(path, name, sizeof name);
     if (v.problems) {
         fprintf(out, "audit %s: %lld records, %lld problems: the trail has been tampered with\n",
                 name, (long long)v.n, (long long)v.problems);

@@ -592,15 +592,6 @@ static int replay_line(void *arg, const char *line, size_t len, struct err *e)
     return ledger_journal_decode(line, len, replay_row, arg, e);
 }
 
-static void target_name(const char *target, char *out, size_t n)
-{
-    char addr[200];
-    if (pg_is_url(target) && pg_url_check(target, addr, sizeof addr, NULL) == 0)
-        snprintf(out, n, "postgres %s", addr);
-    else
-        snprintf(out, n, "%s", target);
-}
-
 int ledger_open(const char *target, const char *journal_dir, struct ledger **out, struct err *e)
 {
     const struct ledger_store_ops *ops;
@@ -609,7 +600,7 @@ int ledger_open(const char *target, const char *journal_dir, struct ledger **out
         return -1;
     struct ledger *l = xcalloc(1, sizeof *l);
     l->path = xstrdup(target);
-    target_name(target, l->name, sizeof l->name);
+    pg_target_name(target, l->name, sizeof l->name);
     l->ops = ops;
     l->db = db;
     atomic_init(&l->available, ops->ping ? ops->ping(db) : true);

@@ -38,6 +38,15 @@ struct pg {
 
 static const char *kind_name(const struct pg *p) { return p->kind == PG_LEDGER ? "ledger" : "audit"; }
 
+void pg_target_name(const char *target, char *out, size_t n)
+{
+    char addr[200];
+    if (pg_is_url(target) && pg_url_check(target, addr, sizeof addr, NULL) == 0)
+        snprintf(out, n, "postgres %s", addr);
+    else
+        snprintf(out, n, "%s", target);
+}
+
 bool pg_is_url(const char *t)
 {
     return t && (!strncmp(t, "postgres://", 11) || !strncmp(t, "postgresql://", 13));

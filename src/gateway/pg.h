@@ -37,6 +37,9 @@ bool pg_is_url(const char *target);
 /* Parses url as libpq does; addr (may be NULL) gets "host:port/dbname". -1 (e) if libpq refuses
  * it. */
 int pg_url_check(const char *url, char *addr, size_t addr_size, struct err *e);
+/* How logs and messages name a store target: "postgres host:port/db" for a URL (never its user
+ * or password), the path otherwise. */
+void pg_target_name(const char *target, char *out, size_t n);
 
 extern const struct ledger_store_ops pg_ledger_ops;
 extern const struct audit_store_ops pg_audit_ops;
