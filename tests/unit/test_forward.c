@@ -63,8 +63,10 @@ static void check_mixed(const char *path, struct model *m, bool exact)
     R[0] = 1 % V, R[1] = 9 % V;
     /* alone, in the chunks the mixed steps use */
     float *ref = malloc(sizeof(float) * (size_t)V * 7), *lg = malloc(sizeof(float) * (size_t)V * 3);
-    struct kv_cache *kp, *kq, *kr;
-    CHECK(kv_new(m, 128, &kp, &e) == 0 && kv_new(m, 128, &kq, &e) == 0 && kv_new(m, 128, &kr, &e) == 0);
+    struct kv_cache *kp = NULL, *kq = NULL, *kr = NULL;
+    CHECK(kv_new(m, 128, &kp, &e) == 0);
+    CHECK(kv_new(m, 128, &kq, &e) == 0);
+    CHECK(kv_new(m, 128, &kr, &e) == 0);
     float *r1 = ref, *r2 = ref + V, *r3 = ref + 2 * V, *q1 = ref + 3 * V, *q2 = ref + 4 * V;
     float *p1 = ref + 5 * V, *p2 = ref + 6 * V;
     CHECK(fwd_eval(f, kr, R, 2, r1, &e) == 0);
@@ -81,7 +83,9 @@ static void check_mixed(const char *path, struct model *m, bool exact)
     CHECK(fwd_eval(f, kp, &pt1, 1, p2, &e) == 0);
     kv_free(kp), kv_free(kq), kv_free(kr);
     /* mixed */
-    CHECK(kv_new(m, 128, &kp, &e) == 0 && kv_new(m, 128, &kq, &e) == 0 && kv_new(m, 128, &kr, &e) == 0);
+    CHECK(kv_new(m, 128, &kp, &e) == 0);
+    CHECK(kv_new(m, 128, &kq, &e) == 0);
+    CHECK(kv_new(m, 128, &kr, &e) == 0);
     double worst = 0.0;
     for (size_t i = 0; i < (size_t)V * 3; i++)
         lg[i] = -12345.0f; /* rows not asked for must stay as they are */
