@@ -382,9 +382,6 @@ static void release_slot(struct local *lb, int i)
     seq_unref(s); /* the worker's reference */
 }
 
-/* One round of the worker: a prompt chunk for each sequence still reading its prompt, then one
- * forward pass that decodes a token for every other active sequence together (continuous
- * batching: the weights are read once for all of them), then the finished ones leave. */
 /* One forward step for every active seq: one token for each seq decoding, then the next prompt
  * chunk of each seq still reading its prompt, as long as the step's LOCAL_BATCH tokens last
  * (decoding never waits behind a long prompt, and the weights are read once for all). A seq
@@ -397,10 +394,13 @@ static void worker_round(struct local *lb)
     int32_t budget = LOCAL_BATCH;
     for (int i = 0; i < lb->n_active; i++) {
         struct seq *s = lb->active[i];
-        if (atomic_load(&s->cancelled))
+        if (atomic_load(&s->cancelled)) {
             done[i] = true;
-        else if (s->n_evaluated == s->n_prompt && budget > 0)
-            step[n] = (struct fwd_seq){s->kv, &s->last_token, 1, true}, who[n++] = i, budget--;
+        } else if (s->n_evaluated == s->n_prompt && budget > 0) {
+            step[n] = (struct fwd_seq){s->kv, &s->last_token, 1, true};
+            who[n++] = i;
+            budget--;
+        }
     }
     for (int i = 0; i < lb->n_active && budget > 0; i++) {
         struct seq *s = lb->active[i];
