@@ -22,6 +22,8 @@
 #include "engine/quant.h"
 
 #include <math.h>
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +58,7 @@ struct forward {
     struct step_seg *segs;
     int32_t n_segs;
     int32_t *step_tokens; /* [n_batch]: the step's tokens, in segment order */
+    struct mm_share *mm_share; /* [n_threads]: the matmul's shares of rows */
     int32_t *rows_t;
     int32_t n_rows_t;
 };
@@ -72,6 +75,7 @@ struct forward {
 
 #define MM_MAX_PARTS 3
 #define MM_ROW_UNIT 16 /* rows per unit of work split among threads */
+#define MM_CHUNKS 8    /* chunks per thread's share of a matmul */
 
 struct mm_part {
     const struct weight *w;
@@ -102,6 +106,16 @@ struct mm_job {
     int n_act;
     /* gate/up fusion: parts 0 and 1 share rows; swiglu is applied to the rows computed */
     bool swiglu;
+    struct mm_share *share; /* per thread: its share of the units of rows */
+    long chunk;             /* units are taken this many at a time */
+};
+
+/* Thread i's share of a matmul's units: [next, end), taken from the front in chunks by its
+ * owner first and then by any thread left without work. One per cache line, so an owner's
+ * fetch-adds stay in its own cache until another thread comes to help. */
+struct mm_share {
+    alignas(64) _Atomic long next;
+    long end;
 };
 
 static void mm_convert(void *p, int ith, int nth)
@@ -189,16 +203,9 @@ static void mm_part_rows(const struct mm_job *j, const struct mm_part *pt, int64
     }
 }
 
-static void mm_rows(void *p, int ith, int nth)
+/* Rows [r0, r1) of the job: every part's share of them (or gate and up, then SwiGLU). */
+static void mm_range(struct mm_job *j, int64_t r0, int64_t r1)
 {
-    struct mm_job *j = p;
-    int64_t rows = j->swiglu ? j->parts[0].w->n_out : j->total_rows;
-    /* split on whole units so threads never share a tile */
-    long n_units = (long)((rows + MM_ROW_UNIT - 1) / MM_ROW_UNIT), lo, hi;
-    threadpool_split(n_units, ith, nth, &lo, &hi);
-    int64_t r0 = lo * MM_ROW_UNIT, r1 = hi * MM_ROW_UNIT < rows ? hi * MM_ROW_UNIT : rows;
-    if (r0 >= r1)
-        return;
     if (j->swiglu) {
         mm_part_rows(j, &j->parts[0], r0, r1);
         mm_part_rows(j, &j->parts[1], r0, r1);
@@ -227,6 +234,31 @@ static void mm_rows(void *p, int ith, int nth)
             mm_part_rows(j, pt, lo_r, hi_r);
         base += pt->w->n_out;
     }
+}
+
+/* Chunks of units [lo, hi) of share sh until it is empty. */
+static void mm_drain(struct mm_job *j, struct mm_share *sh, int64_t rows)
+{
+    for (;;) {
+        long lo = atomic_fetch_add_explicit(&sh->next, j->chunk, memory_order_relaxed);
+        if (lo >= sh->end)
+            return;
+        long hi = lo + j->chunk < sh->end ? lo + j->chunk : sh->end;
+        int64_t r0 = lo * MM_ROW_UNIT, r1 = hi * MM_ROW_UNIT < rows ? hi * MM_ROW_UNIT : rows;
+        mm_range(j, r0, r1);
+    }
+}
+
+/* Each thread works through its own contiguous share of the rows (whole units, so threads
+ * never share a tile), then helps with what is left of the others': a thread slowed down by
+ * the machine (another process, a page fault) leaves its last chunks to the others instead of
+ * making them wait at the region's end. Which thread computes a row changes nothing in it. */
+static void mm_rows(void *p, int ith, int nth)
+{
+    struct mm_job *j = p;
+    int64_t rows = j->swiglu ? j->parts[0].w->n_out : j->total_rows;
+    for (int i = 0; i < nth; i++)
+        mm_drain(j, &j->share[(ith + i) % nth], rows);
 }
 
 static size_t act_row_bytes(const struct weight *w)
@@ -277,6 +309,19 @@ static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm
         mm_convert(&j, 0, 1);
     else
         threadpool_run(f->tp, mm_convert, &j);
+    int nth = threadpool_n_threads(f->tp);
+    int64_t rows = swiglu ? parts[0].w->n_out : j.total_rows;
+    long n_units = (long)((rows + MM_ROW_UNIT - 1) / MM_ROW_UNIT);
+    j.share = f->mm_share;
+    for (int i = 0; i < nth; i++) {
+        long lo, hi;
+        threadpool_split(n_units, i, nth, &lo, &hi);
+        atomic_store_explicit(&j.share[i].next, lo, memory_order_relaxed);
+        j.share[i].end = hi;
+    }
+    j.chunk = n_units / ((long)nth * MM_CHUNKS); /* MM_CHUNKS chunks per share */
+    if (j.chunk < 1)
+        j.chunk = 1;
     threadpool_run(f->tp, mm_rows, &j);
 }
 
@@ -566,6 +611,7 @@ struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_thread
     f->m = m;
     f->k = kernels_get();
     f->tp = threadpool_new(n_threads);
+    f->mm_share = xmalloc_aligned((size_t)threadpool_n_threads(f->tp) * sizeof *f->mm_share);
     f->n_batch = n_batch < 1 ? 1 : n_batch;
     size_t B = (size_t)f->n_batch;
     f->x = xmalloc_aligned(B * (size_t)hp->n_embd * sizeof(float));
@@ -621,6 +667,7 @@ void fwd_free(struct forward *f)
     free(f->tpos);
     free(f->segs);
     free(f->step_tokens);
+    free(f->mm_share);
     free(f->rows_t);
     free(f->actq);
     free(f->asum);
