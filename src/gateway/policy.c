@@ -1,10 +1,11 @@
 /* policy: privacy policies' mechanics -- scanning a request, masking and restoring (policy.h).
  *
  * Placeholders are "[" KIND "_" N "]" with KIND upper-case letters, digits and '_' and N from 1.
- * The restorer is a small state machine over the answer stream: text before a '[' is released;
- * from a '[' on, bytes that may still form a placeholder are held (at most PLACEHOLDER_MAX); a
- * completed placeholder that this request issued is replaced by its value, anything else is
- * released as it was.
+ * The restorer is a small state machine over an answer stream (the text, or one tool call's
+ * arguments; its state is the caller's struct mask_stream): text before a '[' is released; from
+ * a '[' on, bytes that may still form a placeholder are held (at most PLACEHOLDER_MAX); a
+ * completed placeholder that this request issued is replaced by its value (JSON-escaped in
+ * arguments), anything else is released as it was.
  */
 #include "gateway/policy.h"
 
@@ -27,7 +28,6 @@ struct mask {
     struct mask_entry *v;
     size_t n, cap;
     int counter[PRIVACY_MAX_KINDS];
-    struct buf held; /* restorer: a possible placeholder prefix */
 };
 
 const char *policy_name(enum privacy_policy pol)
@@ -77,9 +77,7 @@ void policy_kinds_str(const struct privacy *p, uint64_t kinds, char *out, size_t
 
 struct mask *mask_new(void)
 {
-    struct mask *m = xcalloc(1, sizeof *m);
-    buf_init(&m->held);
-    return m;
+    return xcalloc(1, sizeof(struct mask));
 }
 
 void mask_free(struct mask *m)
@@ -92,7 +90,6 @@ void mask_free(struct mask *m)
         free(m->v[i].placeholder);
     }
     free(m->v);
-    buf_free(&m->held);
     free(m);
 }
 
@@ -208,9 +205,14 @@ size_t policy_mask_request(struct privacy *p, struct mask *m, struct request *re
 
 static bool ph_char(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; }
 
+void mask_stream_init(struct mask_stream *st) { buf_init(&st->held); }
+
+void mask_stream_free(struct mask_stream *st) { buf_free(&st->held); }
+
 /* Releases the text of `s` (len) into out, restoring placeholders; a trailing possible prefix is
- * kept in m->held. */
-static void restore_run(struct mask *m, const char *s, size_t len, struct buf *out, bool final)
+ * kept in st->held (unless final: then it is released too). */
+static void restore_run(const struct mask *m, struct mask_stream *st, enum mask_escape esc,
+                        const char *s, size_t len, struct buf *out, bool final)
 {
     size_t i = 0;
     while (i < len) {
@@ -225,7 +227,7 @@ static void restore_run(struct mask *m, const char *s, size_t len, struct buf *o
         while (j < len && j - b < PLACEHOLDER_MAX && ph_char(s[j]))
             j++;
         if (j >= len && j - b < PLACEHOLDER_MAX && !final) {
-            buf_append(&m->held, s + b, len - b); /* may still become a placeholder */
+            buf_append(&st->held, s + b, len - b); /* may still become a placeholder */
             return;
         }
         if (j < len && s[j] == ']') {
@@ -233,7 +235,10 @@ static void restore_run(struct mask *m, const char *s, size_t len, struct buf *o
             for (size_t k = 0; k < m->n; k++)
                 if (strlen(m->v[k].placeholder) == plen &&
                     memcmp(m->v[k].placeholder, s + b, plen) == 0) {
-                    buf_append(out, m->v[k].value, m->v[k].value_len);
+                    if (esc == MASK_JSON)
+                        buf_put_json_escaped(out, m->v[k].value, m->v[k].value_len);
+                    else
+                        buf_append(out, m->v[k].value, m->v[k].value_len);
                     i = j + 1;
                     goto next;
                 }
@@ -244,29 +249,31 @@ static void restore_run(struct mask *m, const char *s, size_t len, struct buf *o
     }
 }
 
-void mask_restore(struct mask *m, const char *text, size_t len, struct buf *out)
+/* Runs what st held, then text, through restore_run. */
+static void restore_held(const struct mask *m, struct mask_stream *st, enum mask_escape esc,
+                         const char *text, size_t len, struct buf *out, bool final)
 {
-    if (m->held.len) {
-        struct buf all;
-        buf_init(&all);
-        buf_append(&all, m->held.data, m->held.len);
-        buf_append(&all, text, len);
-        buf_clear(&m->held);
-        restore_run(m, all.data, all.len, out, false);
-        buf_free(&all);
-    } else {
-        restore_run(m, text, len, out, false);
-    }
-}
-
-void mask_restore_flush(struct mask *m, struct buf *out)
-{
-    if (!m->held.len)
+    if (!st->held.len) {
+        restore_run(m, st, esc, text, len, out, final);
         return;
+    }
     struct buf all;
     buf_init(&all);
-    buf_append(&all, m->held.data, m->held.len);
-    buf_clear(&m->held);
-    restore_run(m, all.data, all.len, out, true);
+    buf_append(&all, st->held.data, st->held.len);
+    buf_append(&all, text, len);
+    buf_clear(&st->held);
+    restore_run(m, st, esc, all.data, all.len, out, final);
     buf_free(&all);
+}
+
+void mask_restore(const struct mask *m, struct mask_stream *st, enum mask_escape esc,
+                  const char *text, size_t len, struct buf *out)
+{
+    restore_held(m, st, esc, text, len, out, false);
+}
+
+void mask_restore_flush(const struct mask *m, struct mask_stream *st, enum mask_escape esc,
+                        struct buf *out)
+{
+    restore_held(m, st, esc, "", 0, out, true);
 }

@@ -5,6 +5,7 @@
 #include "gateway/policy.h"
 #include "gateway/privacy.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,30 @@ static void test_kinds(void)
     privacy_free(p);
 }
 
+/* Restores `answer` cut at random places (1..6 bytes a piece) through a fresh stream; the result
+ * in a static buffer. */
+static const char *restore_cut(const struct mask *m, enum mask_escape esc, const char *answer)
+{
+    static char res[1024];
+    struct mask_stream st;
+    mask_stream_init(&st);
+    struct buf out;
+    buf_init(&out);
+    size_t len = strlen(answer), at = 0;
+    while (at < len) {
+        size_t n = 1 + (size_t)rand() % 6;
+        if (n > len - at)
+            n = len - at;
+        mask_restore(m, &st, esc, answer + at, n, &out);
+        at += n;
+    }
+    mask_restore_flush(m, &st, esc, &out);
+    snprintf(res, sizeof res, "%s", out.data ? out.data : "");
+    buf_free(&out);
+    mask_stream_free(&st);
+    return res;
+}
+
 /* Masking replaces values by placeholders (the same value, the same one); restoring gives the
  * original back however the answer is cut into chunks. */
 static void test_mask_restore(void)
@@ -83,24 +108,67 @@ static void test_mask_restore(void)
     const char *answer = "Sure: [EMAIL_2] then [EMAIL_1] and [CARD_1], not [EMAIL_9] or [x] [";
     const char *want = "Sure: b@example.org then a@example.com and 4111111111111111, not [EMAIL_9] or [x] [";
     srand(7);
-    for (int trial = 0; trial < 200; trial++) {
-        struct buf out;
-        buf_init(&out);
-        size_t len = strlen(answer), at = 0;
-        while (at < len) {
-            size_t n = 1 + (size_t)rand() % 6;
-            if (n > len - at)
-                n = len - at;
-            mask_restore(m, answer + at, n, &out);
-            at += n;
-        }
-        mask_restore_flush(m, &out);
-        CHECK_STR(out.data, want);
-        buf_free(&out);
-    }
+    for (int trial = 0; trial < 200; trial++)
+        CHECK_STR(restore_cut(m, MASK_RAW, answer), want);
     buf_free(&b);
     mask_free(m);
     privacy_free(p);
+}
+
+/* Tool-call arguments are JSON text: a value goes in as a JSON string body, so one with quotes,
+ * backslashes or control bytes keeps the arguments valid JSON; placeholders split across
+ * fragments are restored, unknown ones released as they came. */
+static void test_restore_json(void)
+{
+    struct mask *m = mask_new();
+    /* a custom kind whose values carry the characters JSON escapes */
+    struct privacy_pattern pats[] = {{"odd", "Q\"[a-z]+\\\\[0-9]\t?"}};
+    struct privacy_options o = {UINT64_C(1) << PK_EMAIL, pats, 1, NULL, 0};
+    struct privacy *q = NULL;
+    struct err e;
+    CHECK_MSG(privacy_new(&o, &q, &e) == 0, "%s", e.msg);
+    const char *in = "to a@example.com, code Q\"ab\\1\t and Q\"cd\\2 then a@example.com";
+    struct buf b;
+    buf_init(&b);
+    CHECK_EQ_INT(mask_text(q, m, in, strlen(in), &b), 4);
+    CHECK_STR(b.data, "to [EMAIL_1], code [ODD_1] and [ODD_2] then [EMAIL_1]");
+    const char *args = "{\"to\":\"[EMAIL_1]\",\"codes\":[\"[ODD_1]\",\"x[ODD_2]y\"],"
+                       "\"other\":\"[EMAIL_9] [x] [ODD_\",\"n\":[1]}";
+    const char *want = "{\"to\":\"a@example.com\",\"codes\":[\"Q\\\"ab\\\\1\\u0009\","
+                       "\"xQ\\\"cd\\\\2y\"],\"other\":\"[EMAIL_9] [x] [ODD_\",\"n\":[1]}";
+    srand(11);
+    for (int trial = 0; trial < 200; trial++)
+        CHECK_STR(restore_cut(m, MASK_JSON, args), want);
+    /* the restored arguments parse, and give the values back */
+    json_error_t je;
+    json_t *j = json_loads(want, 0, &je);
+    CHECK_MSG(j != NULL, "%s", je.text);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "codes"), 0)), "Q\"ab\\1\t");
+    json_decref(j);
+    /* answer text: the value as it is; a held prefix at the end comes out unchanged */
+    CHECK_STR(restore_cut(m, MASK_RAW, "[ODD_2] [EMAIL_1] [EMA"), "Q\"cd\\2 a@example.com [EMA");
+    /* two streams interleaved, each with its own state */
+    struct mask_stream s1, s2;
+    mask_stream_init(&s1);
+    mask_stream_init(&s2);
+    struct buf o1, o2;
+    buf_init(&o1);
+    buf_init(&o2);
+    mask_restore(m, &s1, MASK_JSON, "{\"a\":\"[EM", 9, &o1);
+    mask_restore(m, &s2, MASK_JSON, "{\"b\":\"[OD", 9, &o2);
+    mask_restore(m, &s1, MASK_JSON, "AIL_1]\"}", 8, &o1);
+    mask_restore(m, &s2, MASK_JSON, "D_1]\"}", 6, &o2);
+    mask_restore_flush(m, &s1, MASK_JSON, &o1);
+    mask_restore_flush(m, &s2, MASK_JSON, &o2);
+    CHECK_STR(o1.data, "{\"a\":\"a@example.com\"}");
+    CHECK_STR(o2.data, "{\"b\":\"Q\\\"ab\\\\1\\u0009\"}");
+    buf_free(&o1);
+    buf_free(&o2);
+    mask_stream_free(&s1);
+    mask_stream_free(&s2);
+    buf_free(&b);
+    mask_free(m);
+    privacy_free(q);
 }
 
 static void test_config(void)
@@ -142,5 +210,6 @@ int main(void)
     RUN(test_checks);
     RUN(test_kinds);
     RUN(test_mask_restore);
+    RUN(test_restore_json);
     return check_report();
 }
