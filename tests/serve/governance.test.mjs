@@ -42,16 +42,8 @@ tiers:
     base_url: ${fake.url}
     model: "cloud/echo"
     price: { input: 0, output: 10.0 }
-  - name: cloudtools
-    kind: openai
-    base_url: ${fake.url}
-    model: "cloudtools/echo_tools?interleave=1"
-    price: { input: 0, output: 10.0 }
-  - name: cloudcut
-    kind: openai
-    base_url: ${fake.url}
-    model: "cloudcut/echo_tools?interleave=1&cut=3"
-    price: { input: 0, output: 10.0 }
+  - { name: cloudtools, kind: openai, base_url: ${fake.url}, model: "cloudtools/echo_tools?interleave=1", price: { input: 0, output: 0 } }
+  - { name: cloudcut, kind: openai, base_url: ${fake.url}, model: "cloudcut/echo_tools?interleave=1&cut=3", price: { input: 0, output: 0 } }
 routes:
   - name: auto
     rules:
