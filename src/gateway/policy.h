@@ -28,7 +28,8 @@ struct policy_findings {
     size_t n_spans;
 };
 
-/* Scans every message's content (or the prompt) of req. */
+/* Scans every message's content (or the prompt) of req, and the arguments of the tool calls in
+ * its assistant messages. */
 void policy_scan_request(struct privacy *p, const struct request *req, struct policy_findings *f);
 /* "email, card" into out. */
 void policy_kinds_str(const struct privacy *p, uint64_t kinds, char *out, size_t size);
@@ -38,9 +39,9 @@ struct mask;
 struct mask *mask_new(void);
 void mask_free(struct mask *m);
 
-/* Replaces every sensitive span of req's text (messages, prompt, and the same fields of the
- * client's JSON body that remote tiers pass through) by its placeholder. Returns the number of
- * spans replaced. */
+/* Replaces every sensitive span of req's text (messages, prompt, assistant messages' tool-call
+ * arguments -- the strings inside the JSON, decoded -- and the same fields of the client's JSON
+ * body that remote tiers pass through) by its placeholder. Returns the number of spans replaced. */
 size_t policy_mask_request(struct privacy *p, struct mask *m, struct request *req);
 /* Masks one string: appends the masked text to out. For tests and policy_mask_request. */
 size_t mask_text(struct privacy *p, struct mask *m, const char *text, size_t len, struct buf *out);

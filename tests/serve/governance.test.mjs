@@ -262,6 +262,24 @@ await test('privacy: mask restores tool-call arguments, split across fragments, 
   checkToolCalls(r.choices[0].message.tool_calls);
 });
 
+await test('privacy: restored calls sent back in the conversation leave masked', async () => {
+  const client = new OpenAI({ baseURL: b.url, apiKey: secretA, maxRetries: 0 });
+  const calls = (await client.chat.completions.create(toolReq)).choices[0].message.tool_calls;
+  const history = [{ role: 'assistant', content: null, tool_calls: calls },
+                   { role: 'tool', tool_call_id: calls[0].id, content: 'sent' },
+                   { role: 'user', content: 'thanks' }];
+  // with the message that carried the values, and without: the calls alone are enough to mask
+  for (const messages of [[...toolReq.messages, ...history], [{ role: 'user', content: 'hi' }, ...history]]) {
+    const r = await client.chat.completions.create({ model: 'masked', max_tokens: 50, messages });
+    eq(r.choices[0].message.content, 'echo: thanks');
+    const sent = await upstreamLast('cloud');
+    const text = JSON.stringify(sent);
+    assert(!text.includes('carol@example.com') && !text.includes('ab\\\\7'), text);
+    const toolMsg = sent.messages.find((m) => m.tool_calls);
+    eq(JSON.parse(toolMsg.tool_calls[0].function.arguments), { to: 'mail [EMAIL_1] the code [QUOTED_1] or "as is" [x] [EMAIL_9]' });
+  }
+});
+
 await test('privacy: mask releases what tool-call arguments held back at the end, unchanged', async () => {
   // arguments cut 3 characters short: send_email's ends in '[EMAIL_1', held back as a possible
   // placeholder until the stream ends, then released as it is

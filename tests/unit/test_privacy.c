@@ -1,6 +1,7 @@
 /* Unit tests for gateway/privacy (the detector) and gateway/policy (masking, restoring). */
 #include "check.h"
 
+#include "api/openai.h"
 #include "gateway/config.h"
 #include "gateway/policy.h"
 #include "gateway/privacy.h"
@@ -134,7 +135,7 @@ static void test_restore_json(void)
     CHECK_STR(b.data, "to [EMAIL_1], code [ODD_1] and [ODD_2] then [EMAIL_1]");
     const char *args = "{\"to\":\"[EMAIL_1]\",\"codes\":[\"[ODD_1]\",\"x[ODD_2]y\"],"
                        "\"other\":\"[EMAIL_9] [x] [ODD_\",\"n\":[1]}";
-    const char *want = "{\"to\":\"a@example.com\",\"codes\":[\"Q\\\"ab\\\\1\\u0009\","
+    const char *want = "{\"to\":\"a@example.com\",\"codes\":[\"Q\\\"ab\\\\1\\t\","
                        "\"xQ\\\"cd\\\\2y\"],\"other\":\"[EMAIL_9] [x] [ODD_\",\"n\":[1]}";
     srand(11);
     for (int trial = 0; trial < 200; trial++)
@@ -161,7 +162,7 @@ static void test_restore_json(void)
     mask_restore_flush(m, &s1, MASK_JSON, &o1);
     mask_restore_flush(m, &s2, MASK_JSON, &o2);
     CHECK_STR(o1.data, "{\"a\":\"a@example.com\"}");
-    CHECK_STR(o2.data, "{\"b\":\"Q\\\"ab\\\\1\\u0009\"}");
+    CHECK_STR(o2.data, "{\"b\":\"Q\\\"ab\\\\1\\t\"}");
     buf_free(&o1);
     buf_free(&o2);
     mask_stream_free(&s1);
@@ -169,6 +170,75 @@ static void test_restore_json(void)
     buf_free(&b);
     mask_free(m);
     privacy_free(q);
+}
+
+static const char *args_of(const json_t *calls, size_t i)
+{
+    json_t *fn = json_object_get(json_array_get(calls, i), "function");
+    return json_string_value(json_object_get(fn, "arguments"));
+}
+
+/* Earlier tool calls in the conversation carry restored values (the client got them so): their
+ * arguments are scanned and masked too -- the strings decoded, each after its key, so a key word
+ * before a secret counts and an escape next to a value is not taken for part of it -- and
+ * restoring gives the arguments back exactly. */
+static void test_mask_tool_calls(void)
+{
+    struct privacy *p = detector();
+#define PEM_BODY "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+    const char *args = "{\"to\":\"a@example.com\",\"cc\":[\"\\\"b@example.org\"],\"n\":1.5,"
+                       "\"key\":\"-----BEGIN PRIVATE KEY-----\\n" PEM_BODY "\\n-----END PRIVATE KEY-----\","
+                       "\"password\":\"Tr0ub4dor&3x\",\"note\":\"line\\nd@example.net\"}";
+    json_t *jb = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}},"
+                           " {s:s, s:s, s:{s:s, s:s}}]}, {s:s, s:s, s:s}]}",
+                           "model", "m", "messages", "role", "user", "content", "mail a@example.com",
+                           "role", "assistant", "content", "tool_calls", "id", "c1", "type",
+                           "function", "function", "name", "send", "arguments", args, "id", "c2",
+                           "type", "function", "function", "name", "raw", "arguments",
+                           "to c@example.net {", "role", "tool", "tool_call_id", "c1", "content",
+                           "sent");
+    char *body = json_dumps(jb, JSON_COMPACT);
+    json_decref(jb);
+    struct request *r = NULL;
+    struct api_error ae;
+    CHECK_MSG(openai_parse(DIALECT_OPENAI_CHAT, body, strlen(body), &r, &ae) == 0, "%s", ae.message);
+    free(body);
+    if (!r)
+        return;
+    struct policy_findings f;
+    policy_scan_request(p, r, &f);
+    CHECK_EQ_INT(f.n_spans, 7);
+    struct mask *m = mask_new();
+    CHECK_EQ_INT(policy_mask_request(p, m, r), 7);
+    const json_t *calls = r->messages[1].tool_calls;
+    const char *masked = args_of(calls, 0);
+    CHECK_STR(masked, "{\"to\":\"[EMAIL_1]\",\"cc\":[\"\\\"[EMAIL_2]\"],\"n\":1.5,"
+                      "\"key\":\"[SECRET_1]\",\"password\":\"[SECRET_2]\","
+                      "\"note\":\"line\\n[EMAIL_3]\"}");
+    CHECK_STR(args_of(calls, 1), "to [EMAIL_4] {");
+    char *sent = json_dumps(r->body, JSON_COMPACT);
+    CHECK(strstr(sent, "example") == NULL && strstr(sent, "PRIVATE") == NULL &&
+          strstr(sent, "Tr0ub4dor") == NULL);
+    free(sent);
+    /* back: the model's call with those placeholders restores to the arguments exactly, and the
+     * key's value is the key itself (real line breaks), as in message text */
+    struct mask_stream st;
+    mask_stream_init(&st);
+    struct buf out;
+    buf_init(&out);
+    mask_restore(m, &st, MASK_JSON, masked, strlen(masked), &out);
+    mask_restore_flush(m, &st, MASK_JSON, &out);
+    CHECK_STR(out.data, args);
+    buf_clear(&out);
+    mask_restore(m, &st, MASK_RAW, "[SECRET_1]", 10, &out);
+    mask_restore_flush(m, &st, MASK_RAW, &out);
+    CHECK_STR(out.data, "-----BEGIN PRIVATE KEY-----\n" PEM_BODY "\n-----END PRIVATE KEY-----");
+#undef PEM_BODY
+    buf_free(&out);
+    mask_stream_free(&st);
+    mask_free(m);
+    request_free(r);
+    privacy_free(p);
 }
 
 static void test_config(void)
@@ -211,5 +281,6 @@ int main(void)
     RUN(test_kinds);
     RUN(test_mask_restore);
     RUN(test_restore_json);
+    RUN(test_mask_tool_calls);
     return check_report();
 }
