@@ -61,6 +61,27 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     va_end(ap2);
 }
 
+void buf_put_json_escaped(struct buf *b, const char *s, size_t n)
+{
+    static const char short_form[0x20] = {['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n',
+                                          ['\r'] = 'r', ['\t'] = 't'};
+    size_t run = 0; /* start of the bytes not yet appended, which need no escape */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, s + run, i - run);
+        if (c == '"' || c == '\\')
+            buf_printf(b, "\\%c", c);
+        else if (short_form[c])
+            buf_printf(b, "\\%c", short_form[c]);
+        else
+            buf_printf(b, "\\u%04x", c);
+        run = i + 1;
+    }
+    buf_append(b, s + run, n - run);
+}
+
 void buf_clear(struct buf *b)
 {
     b->len = 0;

@@ -20,6 +20,10 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s (n bytes) as the body of a JSON string, without the quotes: '"', '\\' and bytes
+ * below 0x20 escaped (\n, \t ... where JSON has a short form, else \u00XX), every other byte as
+ * it is (so UTF-8 stays UTF-8). */
+void buf_put_json_escaped(struct buf *b, const char *s, size_t n);
 void buf_clear(struct buf *b);
 /* Returns the data (never NULL; "" if empty) and leaves b empty; caller frees. */
 char *buf_detach(struct buf *b);

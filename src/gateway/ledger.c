@@ -459,19 +459,7 @@ static bool put_jstr(struct buf *b, const char *s)
     if (!utf8_valid(s, n))
         return false;
     buf_putc(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        buf_append(b, s + run, i - run);
-        if (c == '"' || c == '\\')
-            buf_printf(b, "\\%c", c);
-        else
-            buf_printf(b, "\\u%04x", c);
-        run = i + 1;
-    }
-    buf_append(b, s + run, n - run);
+    buf_put_json_escaped(b, s, n);
     buf_putc(b, '"');
     return true;
 }

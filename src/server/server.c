@@ -60,6 +60,13 @@ struct server {
     struct privacy *audit_mask; /* masks content stored in the trail (audit_content) */
 };
 
+/* The restorer of one tool call's arguments. */
+struct call_restorer {
+    json_int_t index; /* the call's "index" in the stream's tool_calls deltas */
+    struct mask_stream st;
+};
+#define CALL_RESTORERS_MAX 128 /* tool calls restored per answer; later ones keep placeholders */
+
 struct exchange {
     struct server *srv;
     struct http_conn *conn;
@@ -90,6 +97,11 @@ struct exchange {
     struct mask *mask;         /* policy mask: placeholders <-> values */
     bool masked;               /* the request's text has been masked (a remote tier was tried) */
     size_t n_masked;           /* spans masked */
+    /* policy mask, restoring the answer: one stream for the text and one per tool call (by its
+     * "index"), as a model may interleave calls; reset when a tier is given up for the next */
+    struct mask_stream text_restorer;
+    struct call_restorer *call_restorers;
+    size_t n_call_restorers;
     char request_sha256[65];   /* of the request's text as received ("" before parsing) */
     struct buf answer;         /* with an audit trail: the answer's text, as the client got it */
 };
@@ -303,6 +315,16 @@ static void drop_resp(struct exchange *x)
     x->resp = NULL;
 }
 
+static void restorers_free(struct exchange *x)
+{
+    mask_stream_free(&x->text_restorer);
+    for (size_t i = 0; i < x->n_call_restorers; i++)
+        mask_stream_free(&x->call_restorers[i].st);
+    free(x->call_restorers);
+    x->call_restorers = NULL;
+    x->n_call_restorers = 0;
+}
+
 static void exchange_free(struct exchange *x)
 {
     if (x->call_active) {
@@ -312,6 +334,7 @@ static void exchange_free(struct exchange *x)
     drop_resp(x);
     request_free(x->req);
     mask_free(x->mask);
+    restorers_free(x);
     buf_free(&x->answer);
     free(x);
 }
@@ -368,6 +391,111 @@ static void finish_ok(struct exchange *x)
     exchange_free(x);
 }
 
+/* The restorer of tool call `index`, made on first sight; NULL past CALL_RESTORERS_MAX. */
+static struct mask_stream *call_restorer(struct exchange *x, json_int_t index)
+{
+    for (size_t i = 0; i < x->n_call_restorers; i++)
+        if (x->call_restorers[i].index == index)
+            return &x->call_restorers[i].st;
+    if (x->n_call_restorers == CALL_RESTORERS_MAX)
+        return NULL;
+    x->call_restorers =
+        xrealloc_array(x->call_restorers, x->n_call_restorers + 1, sizeof *x->call_restorers);
+    struct call_restorer *r = &x->call_restorers[x->n_call_restorers++];
+    r->index = index;
+    mask_stream_init(&r->st);
+    return &r->st;
+}
+
+/* Restores each tool call's arguments fragment of a tool_calls delta array, in place, through
+ * that call's restorer: values go in JSON-escaped, as the arguments are JSON text. */
+static void restore_tool_calls(struct exchange *x, json_t *calls)
+{
+    size_t i;
+    json_t *tc;
+    json_array_foreach(calls, i, tc) {
+        json_t *fn = json_object_get(tc, "function");
+        json_t *args = json_object_get(fn, "arguments");
+        if (!json_is_string(args))
+            continue;
+        struct mask_stream *st = call_restorer(x, json_integer_value(json_object_get(tc, "index")));
+        if (!st)
+            continue;
+        struct buf b;
+        buf_init(&b);
+        mask_restore(x->mask, st, MASK_JSON, json_string_value(args), json_string_length(args), &b);
+        json_t *restored = json_stringn(b.data ? b.data : "", b.len);
+        if (restored)
+            json_object_set_new(fn, "arguments", restored);
+        buf_free(&b);
+    }
+}
+
+/* A masked request's EV_DELTA with the placeholders put back, encoded into out: the text (and
+ * the delta's content, the same text) through the text restorer, tool calls' arguments through
+ * theirs. What is held back goes out with a later delta or with restore_flush. x->answer gets
+ * the restored text, as the client gets it. */
+static void restore_event(struct exchange *x, const struct event *ev, struct buf *out)
+{
+    struct buf text;
+    buf_init(&text);
+    if (ev->text)
+        mask_restore(x->mask, &x->text_restorer, MASK_RAW, ev->text, ev->len, &text);
+    struct event restored = *ev;
+    restored.text = text.data ? text.data : "";
+    restored.len = text.len;
+    json_t *d = ev->delta ? json_deep_copy(ev->delta) : NULL;
+    if (d && json_object_get(d, "content")) {
+        json_t *content = text.len ? json_stringn(text.data, text.len) : NULL;
+        if (content)
+            json_object_set_new(d, "content", content);
+        else
+            json_object_del(d, "content");
+    }
+    json_t *calls = d ? json_object_get(d, "tool_calls") : NULL;
+    if (json_is_array(calls))
+        restore_tool_calls(x, calls);
+    if (d && json_object_size(d) == 0) {
+        json_decref(d);
+        d = NULL;
+    }
+    restored.delta = d;
+    if (x->srv->audit)
+        buf_append(&x->answer, restored.text, restored.len);
+    if (restored.len || restored.delta)
+        x->api->resp_event(x->resp, &restored, out);
+    json_decref(d);
+    buf_free(&text);
+}
+
+/* At the answer's end, before its EV_FINISH: releases what the restorers held back, the text as
+ * one more text delta, each tool call's as one more arguments fragment of that call. */
+static void restore_flush(struct exchange *x, struct buf *out)
+{
+    struct buf held;
+    buf_init(&held);
+    mask_restore_flush(x->mask, &x->text_restorer, MASK_RAW, &held);
+    if (held.len) {
+        struct event rest = {.type = EV_DELTA, .text = held.data, .len = held.len};
+        if (x->srv->audit)
+            buf_append(&x->answer, held.data, held.len);
+        x->api->resp_event(x->resp, &rest, out);
+    }
+    for (size_t i = 0; i < x->n_call_restorers; i++) {
+        buf_clear(&held);
+        mask_restore_flush(x->mask, &x->call_restorers[i].st, MASK_JSON, &held);
+        json_t *args = held.len ? json_stringn(held.data, held.len) : NULL;
+        if (!args)
+            continue;
+        json_t *d = json_pack("{s:[{s:I, s:{s:o}}]}", "tool_calls", "index",
+                              x->call_restorers[i].index, "function", "arguments", args);
+        struct event rest = {.type = EV_DELTA, .delta = d};
+        x->api->resp_event(x->resp, &rest, out);
+        json_decref(d);
+    }
+    buf_free(&held);
+}
+
 static bool retryable(int status) { return status == 429 || status == 408 || status >= 500; }
 
 static void on_event(struct call *c, const struct event *ev)
@@ -381,32 +509,8 @@ static void on_event(struct call *c, const struct event *ev)
             x->t_first_ms = loop_now_ms(x->srv->loop);
         if (x->req->stream)
             begin_stream(x);
-        if (x->masked && ev->text) { /* placeholders back to their values */
-            struct buf text;
-            buf_init(&text);
-            mask_restore(x->mask, ev->text, ev->len, &text);
-            struct event restored = *ev;
-            restored.text = text.data ? text.data : "";
-            restored.len = text.len;
-            json_t *d = ev->delta ? json_deep_copy(ev->delta) : NULL; /* its content too */
-            if (d && json_object_get(d, "content")) {
-                json_t *content = text.len ? json_stringn(text.data, text.len) : NULL;
-                if (content)
-                    json_object_set_new(d, "content", content);
-                else
-                    json_object_del(d, "content");
-            }
-            if (d && json_object_size(d) == 0) {
-                json_decref(d);
-                d = NULL;
-            }
-            restored.delta = d;
-            if (x->srv->audit)
-                buf_append(&x->answer, restored.text, restored.len);
-            if (restored.len || restored.delta)
-                x->api->resp_event(x->resp, &restored, &out);
-            json_decref(d);
-            buf_free(&text);
+        if (x->masked && (ev->text || ev->delta)) { /* placeholders back to their values */
+            restore_event(x, ev, &out);
         } else {
             if (x->srv->audit && ev->text)
                 buf_append(&x->answer, ev->text, ev->len);
@@ -424,18 +528,8 @@ static void on_event(struct call *c, const struct event *ev)
         x->api->resp_event(x->resp, ev, &out);
         break;
     case EV_FINISH:
-        if (x->masked) { /* text held back as a possible placeholder */
-            struct buf text;
-            buf_init(&text);
-            mask_restore_flush(x->mask, &text);
-            if (text.len) {
-                struct event rest = {.type = EV_DELTA, .text = text.data, .len = text.len};
-                if (x->srv->audit)
-                    buf_append(&x->answer, text.data, text.len);
-                x->api->resp_event(x->resp, &rest, &out);
-            }
-            buf_free(&text);
-        }
+        if (x->masked) /* what was held back as a possible placeholder */
+            restore_flush(x, &out);
         x->api->resp_event(x->resp, ev, &out);
         if (out.len && x->req->stream) {
             begin_stream(x);
@@ -452,6 +546,8 @@ static void on_event(struct call *c, const struct event *ev)
         if (!x->stream_started && retryable(x->last_status) && x->tier_idx + 1 < x->dec.n_tiers) {
             log_warn("tier %s failed (%s); falling back", x->tier->name, x->last_error);
             drop_resp(x);
+            restorers_free(x); /* what this tier's answer held back is not the next one's */
+            mask_stream_init(&x->text_restorer);
             x->tier_idx++;
             buf_free(&out);
             try_tier(x);
@@ -780,6 +876,7 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
                               enum api_endpoint ep)
 {
     struct exchange *x = xcalloc(1, sizeof *x);
+    mask_stream_init(&x->text_restorer);
     x->srv = s;
     x->api = api_dialect(ep);
     x->conn = c;

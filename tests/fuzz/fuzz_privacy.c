@@ -2,7 +2,9 @@
  *
  * Input: the text. Checks: spans are in order, inside the text and never overlap; masking the
  * text and restoring the masked text (fed in chunks of sizes taken from the input) gives the text
- * back exactly -- so no placeholder is ever lost or invented, whatever the split.
+ * back exactly -- so no placeholder is ever lost or invented, whatever the split; and the same
+ * with the tool-call arguments' escaping: the JSON-escaped masked text, restored with MASK_JSON,
+ * gives the JSON-escaped text.
  */
 #include "base/buf.h"
 #include "gateway/policy.h"
@@ -15,6 +17,24 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct privacy *g_p;
+
+/* Restores s in chunks of 1..7 bytes, the sizes taken from the input, through a fresh stream. */
+static void restore_chunked(const struct mask *m, enum mask_escape esc, const uint8_t *data,
+                            size_t size, const char *s, size_t len, struct buf *out)
+{
+    struct mask_stream st;
+    mask_stream_init(&st);
+    size_t at = 0, k = 0;
+    while (at < len) {
+        size_t c = 1 + (size ? data[k++ % size] % 7 : 0);
+        if (c > len - at)
+            c = len - at;
+        mask_restore(m, &st, esc, s + at, c, out);
+        at += c;
+    }
+    mask_restore_flush(m, &st, esc, out);
+    mask_stream_free(&st);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,23 +61,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (memmem(text, size, "[", 1))
         return 0;
     struct mask *m = mask_new();
-    struct buf masked, back;
+    struct buf masked, back, json_masked, json_text;
     buf_init(&masked);
     buf_init(&back);
+    buf_init(&json_masked);
+    buf_init(&json_text);
     mask_text(g_p, m, text, size, &masked);
-    size_t at = 0, k = 0;
-    while (at < masked.len) {
-        size_t c = 1 + (size ? data[k++ % size] % 7 : 0);
-        if (c > masked.len - at)
-            c = masked.len - at;
-        mask_restore(m, masked.data + at, c, &back);
-        at += c;
-    }
-    mask_restore_flush(m, &back);
+    restore_chunked(m, MASK_RAW, data, size, masked.data, masked.len, &back);
     if (back.len != size || (size && memcmp(back.data, text, size) != 0))
+        abort();
+    /* escaping is byte by byte and leaves placeholders alone, so the JSON-escaped masked text
+     * restored with MASK_JSON must be the JSON-escaped text */
+    buf_put_json_escaped(&json_masked, masked.data, masked.len);
+    buf_put_json_escaped(&json_text, text, size);
+    buf_clear(&back);
+    restore_chunked(m, MASK_JSON, data, size, json_masked.data, json_masked.len, &back);
+    if (back.len != json_text.len || (back.len && memcmp(back.data, json_text.data, back.len) != 0))
         abort();
     buf_free(&masked);
     buf_free(&back);
+    buf_free(&json_masked);
+    buf_free(&json_text);
     mask_free(m);
     return 0;
 }

@@ -37,8 +37,10 @@ tiers:
   - { name: cloud, kind: openai, base_url: ${fake.url}, model: "anth/echo", price: { input: 0, output: 1.0 } }
   - { name: toolsy, kind: openai, base_url: ${fake.url}, model: "anthtools/tools", price: { input: 0, output: 0 } }
   - { name: broken, kind: openai, base_url: ${fake.url}, model: "anthbroken/drop_mid", price: { input: 0, output: 0 }, retries: 0 }
+  - { name: cloudtools, kind: openai, base_url: ${fake.url}, model: "anthmasktools/echo_tools", price: { input: 0, output: 0 } }
 routes:
   - { name: masked, privacy: mask, default: cloud }
+  - { name: maskedtools, privacy: mask, default: cloudtools }
 `);
 const root = b.url.replace(/\/v1$/, '');
 const anthropic = new Anthropic({ baseURL: root, apiKey: secret, maxRetries: 0 });
@@ -196,6 +198,23 @@ await test('privacy mask: placeholders upstream, values restored in the Anthropi
   eq(got, 'echo: ' + text);
   const sent = JSON.stringify(await upstreamLast('anth'));
   assert(!sent.includes('bob@example.com') && sent.includes('write to'), sent);
+});
+
+await test('privacy mask: values restored in tool_use input, streamed (split placeholders) or not', async () => {
+  // the fake's echo_tools: two calls whose arguments carry the message, 3 characters a fragment
+  const text = 'write to bob@example.com, "quoted"';
+  const req = { model: 'maskedtools', max_tokens: 50, messages: [{ role: 'user', content: text }],
+                tools: [{ name: 'send_email', input_schema: { type: 'object' } },
+                        { name: 'note', input_schema: { type: 'object' } }] };
+  const want = [{ type: 'tool_use', id: 'call_echo0', name: 'send_email', input: { to: text } },
+                { type: 'tool_use', id: 'call_echo1', name: 'note', input: { text, n: 1 } }];
+  const final = await anthropic.messages.stream(req).finalMessage();
+  eq(final.stop_reason, 'tool_use');
+  eq(final.content, want);
+  const m = await anthropic.messages.create(req);
+  eq(m.content, want);
+  const sent = JSON.stringify(await upstreamLast('anthmasktools'));
+  assert(!sent.includes('bob@example.com') && sent.includes('write to [EMAIL_1]'), sent);
 });
 
 await test('errors: Anthropic\'s shape and statuses (400, 401, 404), the SDK\'s error classes', async () => {

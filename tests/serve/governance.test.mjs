@@ -42,6 +42,8 @@ tiers:
     base_url: ${fake.url}
     model: "cloud/echo"
     price: { input: 0, output: 10.0 }
+  - { name: cloudtools, kind: openai, base_url: ${fake.url}, model: "cloudtools/echo_tools?interleave=1", price: { input: 0, output: 0 } }
+  - { name: cloudcut, kind: openai, base_url: ${fake.url}, model: "cloudcut/echo_tools?interleave=1&cut=3", price: { input: 0, output: 0 } }
 routes:
   - name: auto
     rules:
@@ -52,10 +54,13 @@ routes:
     default: cloud
   - { name: private, privacy: local-only, default: cloud }
   - { name: masked, privacy: mask, default: cloud }
+  - { name: maskedtools, privacy: mask, default: cloudtools }
+  - { name: maskedcut, privacy: mask, default: cloudcut }
   - { name: blocked, privacy: block, default: cloud }
 privacy:
   patterns:
     - { name: employee_id, regex: "EMP-[0-9]{6}" }
+    - { name: quoted, regex: 'Q"[a-z]+\\\\[0-9]' }
 `;
 
 const secretA = keys('create', '--name', 'team-a');
@@ -226,6 +231,66 @@ await test('privacy: mask sends placeholders upstream and restores them, streami
   assert(chunks > 5, `streamed in ${chunks} chunks`);
 });
 
+// The fake's echo_tools answers two tool calls whose arguments are JSON carrying the (masked)
+// message, streamed 3 characters a fragment with the calls interleaved: every placeholder is
+// split across fragments, and a value with '"' and '\' must come back JSON-escaped.
+const toolText = 'mail carol@example.com the code Q"ab\\7 or "as is" [x] [EMAIL_9]';
+const toolReq = { model: 'maskedtools', messages: [{ role: 'user', content: toolText }], max_tokens: 50,
+                  tools: ['send_email', 'note'].map((name) => ({ type: 'function',
+                    function: { name, parameters: { type: 'object' } } })) };
+const checkToolCalls = (calls) => {
+  eq(calls.map((c) => [c.id, c.function.name]), [['call_echo0', 'send_email'], ['call_echo1', 'note']]);
+  eq(JSON.parse(calls[0].function.arguments), { to: toolText });
+  eq(JSON.parse(calls[1].function.arguments), { text: toolText, n: 1 });
+};
+
+await test('privacy: mask restores tool-call arguments, split across fragments, JSON-escaped', async () => {
+  const client = new OpenAI({ baseURL: b.url, apiKey: secretA, maxRetries: 0 });
+  const stream = client.chat.completions.stream({ ...toolReq, stream: true });
+  let chunks = 0;
+  for await (const c of stream) if (c.choices[0]?.delta?.tool_calls) chunks++;
+  const final = await stream.finalChatCompletion();
+  eq(final.choices[0].finish_reason, 'tool_calls');
+  checkToolCalls(final.choices[0].message.tool_calls);
+  assert(chunks > 20, `arguments streamed in ${chunks} chunks`);
+  const sent = JSON.stringify(await upstreamLast('cloudtools'));
+  assert(sent.includes('mail [EMAIL_1] the code [QUOTED_1] or'), sent);
+  assert(!sent.includes('carol@example.com') && !sent.includes('ab\\\\7'), 'a value left the machine');
+  // not streamed: the upstream's message carries the arguments whole
+  const r = await client.chat.completions.create(toolReq);
+  eq(r.choices[0].finish_reason, 'tool_calls');
+  checkToolCalls(r.choices[0].message.tool_calls);
+});
+
+await test('privacy: restored calls sent back in the conversation leave masked', async () => {
+  const client = new OpenAI({ baseURL: b.url, apiKey: secretA, maxRetries: 0 });
+  const calls = (await client.chat.completions.create(toolReq)).choices[0].message.tool_calls;
+  const history = [{ role: 'assistant', content: null, tool_calls: calls },
+                   { role: 'tool', tool_call_id: calls[0].id, content: 'sent' },
+                   { role: 'user', content: 'thanks' }];
+  // with the message that carried the values, and without: the calls alone are enough to mask
+  for (const messages of [[...toolReq.messages, ...history], [{ role: 'user', content: 'hi' }, ...history]]) {
+    const r = await client.chat.completions.create({ model: 'masked', max_tokens: 50, messages });
+    eq(r.choices[0].message.content, 'echo: thanks');
+    const sent = await upstreamLast('cloud');
+    const text = JSON.stringify(sent);
+    assert(!text.includes('carol@example.com') && !text.includes('ab\\\\7'), text);
+    const toolMsg = sent.messages.find((m) => m.tool_calls);
+    eq(JSON.parse(toolMsg.tool_calls[0].function.arguments), { to: 'mail [EMAIL_1] the code [QUOTED_1] or "as is" [x] [EMAIL_9]' });
+  }
+});
+
+await test('privacy: mask releases what tool-call arguments held back at the end, unchanged', async () => {
+  // arguments cut 3 characters short: send_email's ends in '[EMAIL_1', held back as a possible
+  // placeholder until the stream ends, then released as it is
+  const text = 'mail dave@example.com';
+  const client = new OpenAI({ baseURL: b.url, apiKey: secretA, maxRetries: 0 });
+  const stream = client.chat.completions.stream({ model: 'maskedcut', stream: true, max_tokens: 50,
+                                                  messages: [{ role: 'user', content: text }] });
+  const calls = (await stream.finalChatCompletion()).choices[0].message.tool_calls;
+  eq(calls.map((c) => c.function.arguments), ['{"to":"mail [EMAIL_1', '{"text":"mail dave@example.com","n"']);
+});
+
 await test('audit: every request is a chained record, content masked, verify and export', async () => {
   await stop(b); // flushes the trail
   const out = execFileSync(BATON, ['audit', '--audit', audit, 'verify']).toString();
@@ -242,6 +307,8 @@ await test('audit: every request is a chained record, content masked, verify and
   eq(m.kinds, 'email, phone, employee_id');
   eq(m.masked, 4);
   assert(!JSON.stringify(recs).includes('bob@example.com'), 'an e-mail is in the trail');
+  for (const v of ['carol@example.com', 'dave@example.com'])
+    assert(!JSON.stringify(recs).includes(v), 'a tool call\'s e-mail is in the trail');
   assert(m.request_text.includes('[EMAIL_1]') && m.response_text.includes('[EMAIL_1]'), m.request_text);
   assert(/^[0-9a-f]{64}$/.test(m.request_sha256), 'request hash');
   const blocked = recs.find((r) => r.policy === 'block');

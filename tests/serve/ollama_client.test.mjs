@@ -38,8 +38,10 @@ tiers:
     price: { input: 0.01, output: 0.02 }
   - { name: toolsy, kind: openai, base_url: ${fake.url}, model: "olltools/tools", price: { input: 0, output: 0 } }
   - { name: broken, kind: openai, base_url: ${fake.url}, model: "ollbroken/drop_mid", price: { input: 0, output: 0 }, retries: 0 }
+  - { name: cloudtools, kind: openai, base_url: ${fake.url}, model: "ollmasktools/echo_tools?interleave=1", price: { input: 0, output: 0 } }
 routes:
   - { name: auto, default: small }
+  - { name: maskedtools, privacy: mask, default: cloudtools }
 `);
 const host = b.url.replace(/\/v1$/, '');
 const auth = { authorization: `Bearer ${secret}` };
@@ -198,9 +200,24 @@ await test('tool calls from a tier come back in Ollama\'s shape, arguments as an
   eq(sent.tools, tools);
 });
 
+await test('privacy mask: values restored in tool call arguments, streamed (split, interleaved) or not', async () => {
+  // the fake's echo_tools: two calls whose arguments carry the message, 3 characters a fragment
+  const text = 'write to bob@example.com, "quoted"';
+  const req = { model: 'maskedtools', messages: [{ role: 'user', content: text }] };
+  const want = [{ function: { name: 'send_email', arguments: { to: text } } },
+                { function: { name: 'note', arguments: { text, n: 1 } } }];
+  eq((await ollama.chat({ ...req, stream: false })).message.tool_calls, want);
+  let calls = [];
+  for await (const part of await ollama.chat({ ...req, stream: true }))
+    calls = calls.concat(part.message.tool_calls || []);
+  eq(calls, want);
+  const sent = JSON.stringify((await (await fetch(`http://127.0.0.1:${fake.port}/stats?key=ollmasktools`)).json()).last_body);
+  assert(!sent.includes('bob@example.com') && sent.includes('write to [EMAIL_1]'), sent);
+});
+
 await test('tags, show and version', async () => {
   const list = await ollama.list();
-  eq(list.models.map((m) => m.name).sort(), ['auto', 'broken', 'small', 'toolsy']);
+  eq(list.models.map((m) => m.name).sort(), ['auto', 'broken', 'cloudtools', 'maskedtools', 'small', 'toolsy']);
   eq(list.models.find((m) => m.name === 'small').details.format, 'gguf');
   const show = await ollama.show({ model: 'auto' });
   eq(show.details.family, 'baton-route');

@@ -34,6 +34,12 @@
 //   tools           a stream of tool_calls deltas (finish_reason "tool_calls"); with json: a
 //                   message with tool_calls
 //   logprobs        the normal stream, each chunk with logprobs (2 top alternatives)
+//   echo_tools      a stream of two tool calls echoing the last user message: send_email
+//                   (index 0) with arguments {"to": MESSAGE} and note (index 1) with
+//                   {"text": MESSAGE, "n": 1}, the arguments' JSON text cut into fragments of
+//                   `split` characters (default 3); interleave=1 alternates the two calls'
+//                   fragments; cut=N drops the arguments' last N characters (as a model cut
+//                   short would); with json: a message with both calls whole
 // Options for every fault: delay_ms (before the headers, except for slow), json=1 (as json).
 // Every response carries x-conn-id (which TCP connection served it) and x-attempt (how many
 // requests this key has seen).
@@ -96,7 +102,7 @@ function plan(body, isChat) {
     pieces = pieces.slice(0, max);
     finish = 'length';
   }
-  return { pieces, finish, promptTokens: promptWords };
+  return { pieces, finish, promptTokens: promptWords, last };
 }
 
 function errorBody(code, message) {
@@ -116,6 +122,31 @@ const toolDeltas = [
   { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] },
 ];
 
+// The calls of echo_tools, whole.
+function echoCalls(last, cut) {
+  const args = (o) => { const j = JSON.stringify(o); return j.slice(0, Math.max(0, j.length - cut)); };
+  return [
+    { index: 0, id: 'call_echo0', type: 'function', function: { name: 'send_email', arguments: args({ to: last }) } },
+    { index: 1, id: 'call_echo1', type: 'function', function: { name: 'note', arguments: args({ text: last, n: 1 }) } },
+  ];
+}
+
+// echo_tools as stream deltas: each call's header, then its arguments in `split`-character
+// fragments; the calls one after the other, or alternating fragment by fragment.
+function echoToolDeltas(last, split, interleave, cut) {
+  const perCall = echoCalls(last, cut).map((c) => {
+    const ds = [{ tool_calls: [{ ...c, function: { name: c.function.name, arguments: '' } }] }];
+    for (let i = 0; i < c.function.arguments.length; i += split)
+      ds.push({ tool_calls: [{ index: c.index, function: { arguments: c.function.arguments.slice(i, i + split) } }] });
+    return ds;
+  });
+  const out = [{ role: 'assistant', content: null }];
+  if (!interleave) return out.concat(...perCall);
+  for (let i = 0; i < Math.max(...perCall.map((d) => d.length)); i++)
+    for (const ds of perCall) if (i < ds.length) out.push(ds[i]);
+  return out;
+}
+
 function handleChat(req, res, body, isChat) {
   const spec = parseSpec(req.headers['x-fake'] || body.model);
   const st = statFor(spec.key);
@@ -134,7 +165,7 @@ function handleChat(req, res, body, isChat) {
   const num = (name, dflt) => (o.has(name) ? Number(o.get(name)) : dflt);
   const model = body.model;
   const created = 1700000000;
-  const { pieces, finish, promptTokens } = plan(body, isChat);
+  const { pieces, finish, promptTokens, last } = plan(body, isChat);
   const usage = {
     prompt_tokens: promptTokens,
     completion_tokens: pieces.length,
@@ -171,6 +202,9 @@ function handleChat(req, res, body, isChat) {
   if (fault === 'tools') {
     for (const d of toolDeltas) events.push(chunk(d));
     events.push(chunk({}, 'tool_calls'));
+  } else if (fault === 'echo_tools') {
+    for (const d of echoToolDeltas(last, num('split', 3), o.get('interleave') === '1', num('cut', 0))) events.push(chunk(d));
+    events.push(chunk({}, 'tool_calls'));
   } else {
     if (isChat) events.push(chunk({ role: 'assistant', content: '' }));
     pieces.forEach((p, i) => {
@@ -201,6 +235,11 @@ function handleChat(req, res, body, isChat) {
           role: 'assistant', content: null, refusal: null,
           tool_calls: [{ id: 'call_fake1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
         };
+        fr = 'tool_calls';
+      }
+      if (fault === 'echo_tools') {
+        message = { role: 'assistant', content: null, refusal: null,
+                    tool_calls: echoCalls(last, num('cut', 0)).map(({ index, ...c }) => c) };
         fr = 'tool_calls';
       }
       const choice = isChat
