@@ -16,6 +16,7 @@
 #include "engine/forward.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/threadpool.h"
 #include "engine/kernels.h"
 #include "engine/model_impl.h"
@@ -59,6 +60,10 @@ struct forward {
     int32_t n_segs;
     int32_t *step_tokens; /* [n_batch]: the step's tokens, in segment order */
     struct mm_share *mm_share; /* [n_threads]: the matmul's shares of rows */
+    /* fwd_profile: time and weight bytes per part of the step, while profiling is on */
+    bool profiling;
+    struct fwd_profile_row prof[FWD_PROFILE_MAX];
+    int n_prof;
     int32_t *rows_t;
     int32_t n_rows_t;
 };
@@ -268,11 +273,39 @@ static size_t act_row_bytes(const struct weight *w)
     return (size_t)row;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Profiling (fwd_profile): seconds, and weight bytes read, per kind of work */
+
+/* Bytes of w a matmul reads: its packed copy if it has one. */
+static double weight_bytes(const struct weight *w)
+{
+    if (w->packed)
+        return (double)((w->n_out + KERNELS_PACK_ROWS - 1) / KERNELS_PACK_ROWS) * (double)w->packed_group;
+    return (double)w->n_out * (double)w->row_bytes;
+}
+
+/* Adds dt seconds and bytes to the row named what (and type, if a weight's; -1 if not). */
+static void prof_add(struct forward *f, const char *what, int type, double dt, double bytes)
+{
+    int i = 0;
+    while (i < f->n_prof && !(f->prof[i].type == type && strcmp(f->prof[i].what, what) == 0))
+        i++;
+    if (i == f->n_prof) {
+        if (f->n_prof == FWD_PROFILE_MAX)
+            return;
+        f->prof[f->n_prof++] = (struct fwd_profile_row){.what = what, .type = type};
+    }
+    f->prof[i].seconds += dt;
+    f->prof[i].bytes += bytes;
+    f->prof[i].calls++;
+}
+
 /* Runs the parts (same input x of T rows) in one region (plus one for the input conversion
  * when T > 1). */
-static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm_part *parts,
-                         int n_parts, bool swiglu)
+static void matmul_parts(struct forward *f, const char *what, const float *x, int64_t T,
+                         struct mm_part *parts, int n_parts, bool swiglu)
 {
+    double t0 = f->profiling ? clock_now_s() : 0;
     struct mm_job j = {0};
     j.k = f->k;
     j.x = x;
@@ -323,13 +356,19 @@ static void matmul_parts(struct forward *f, const float *x, int64_t T, struct mm
     if (j.chunk < 1)
         j.chunk = 1;
     threadpool_run(f->tp, mm_rows, &j);
+    if (f->profiling) {
+        double bytes = 0;
+        for (int i = 0; i < n_parts; i++)
+            bytes += weight_bytes(parts[i].w);
+        prof_add(f, what, (int)parts[0].w->type, clock_now_s() - t0, bytes);
+    }
 }
 
-static void matmul(struct forward *f, const struct weight *w, const float *x, int64_t T, float *y,
-                   int64_t y_stride, const float *bias, bool accumulate)
+static void matmul(struct forward *f, const char *what, const struct weight *w, const float *x,
+                   int64_t T, float *y, int64_t y_stride, const float *bias, bool accumulate)
 {
     struct mm_part p = {w, y, y_stride, bias, accumulate, NULL, 0, NULL, 0, 0};
-    matmul_parts(f, x, T, &p, 1, false);
+    matmul_parts(f, what, x, T, &p, 1, false);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -526,6 +565,7 @@ static void attn_reserve(struct forward *f, const struct kv_cache *kv, int32_t n
  * depend on what else shares the step. n_pos: the longest causal span of the step. */
 static void attention(struct forward *f, int32_t layer, int32_t n_pos)
 {
+    double t0 = f->profiling ? clock_now_s() : 0;
     attn_reserve(f, f->tkv[0], n_pos);
     if (f->n_rows_t > 0) {
         struct attn_job aj = {f, NULL, layer, 0, 0, f->n_rows_t};
@@ -539,6 +579,8 @@ static void attention(struct forward *f, int32_t layer, int32_t n_pos)
         threadpool_run(f->tp, attn_convert_worker, &aj);
         threadpool_run(f->tp, attn_tiled_worker, &aj);
     }
+    if (f->profiling)
+        prof_add(f, "attention", -1, clock_now_s() - t0, 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -684,7 +726,20 @@ int32_t fwd_n_threads(const struct forward *f) { return threadpool_n_threads(f->
  * step order): fills f->tkv, f->tpos, f->rows_t from them, runs the model, advances each cache,
  * and writes the last token's logits of segment i at logits + i * n_vocab where it asks for
  * them (logits non-NULL). */
+static void eval_step_run(struct forward *f, const int32_t *tokens, int32_t T, float *logits);
+
 static void eval_step(struct forward *f, const int32_t *tokens, int32_t T, float *logits)
+{
+    if (!f->profiling) {
+        eval_step_run(f, tokens, T, logits);
+        return;
+    }
+    double t0 = clock_now_s();
+    eval_step_run(f, tokens, T, logits);
+    prof_add(f, "step", -1, clock_now_s() - t0, 0);
+}
+
+static void eval_step_run(struct forward *f, const int32_t *tokens, int32_t T, float *logits)
 {
     const struct model *m = f->m;
     const struct hparams *hp = &m->hp;
@@ -715,15 +770,15 @@ static void eval_step(struct forward *f, const int32_t *tokens, int32_t T, float
         struct mm_part qkv[3] = {{&L->wq, f->q, qd, L->bq, false, NULL, 0, NULL, 0, 0},
                                  {&L->wk, f->kx, kd, L->bk, false, NULL, 0, NULL, 0, 0},
                                  {&L->wv, f->vx, vd, L->bv, false, NULL, 0, NULL, 0, 0}};
-        matmul_parts(f, f->xn, T, qkv, 3, false);
+        matmul_parts(f, "attn_qkv", f->xn, T, qkv, 3, false);
         run_tok(f, &tj, STAGE_ROPE_STORE);
         attention(f, l, n_pos);
-        matmul(f, &L->wo, f->att, T, f->x, hp->n_embd, L->bo, true);
+        matmul(f, "attn_output", &L->wo, f->att, T, f->x, hp->n_embd, L->bo, true);
         run_tok(f, &tj, STAGE_FFN_NORM);
         struct mm_part gu[2] = {{&L->w_gate, f->gate, hp->n_ff, NULL, false, NULL, 0, NULL, 0, 0},
                                 {&L->w_up, f->up, hp->n_ff, NULL, false, NULL, 0, NULL, 0, 0}};
-        matmul_parts(f, f->xn, T, gu, 2, true); /* silu(gate) * up, in the same region */
-        matmul(f, &L->w_down, f->gate, T, f->x, hp->n_embd, NULL, true);
+        matmul_parts(f, "ffn_gate_up", f->xn, T, gu, 2, true); /* silu(gate) * up, in the same region */
+        matmul(f, "ffn_down", &L->w_down, f->gate, T, f->x, hp->n_embd, NULL, true);
     }
     for (int32_t i = 0; i < f->n_segs; i++)
         f->segs[i].kv->n_used = f->segs[i].p0 + f->segs[i].T;
@@ -744,7 +799,7 @@ static void eval_step(struct forward *f, const int32_t *tokens, int32_t T, float
     }
     if (n_out == 0)
         return;
-    matmul(f, &m->output, f->xn, n_out, logits, hp->n_vocab, NULL, false);
+    matmul(f, "output", &m->output, f->xn, n_out, logits, hp->n_vocab, NULL, false);
     const size_t nv = (size_t)hp->n_vocab;
     for (int32_t r = n_out - 1; r >= 0; r--)
         if (seg_of[r] != r)
@@ -826,4 +881,17 @@ int fwd_eval_batch(struct forward *f, struct kv_cache *const *kvs, const int32_t
     int rc = fwd_eval_seqs(f, seqs, n, logits, e);
     free(seqs);
     return rc;
+}
+
+void fwd_profile(struct forward *f, bool on, bool reset)
+{
+    f->profiling = on;
+    if (reset)
+        f->n_prof = 0;
+}
+
+int fwd_profile_rows(const struct forward *f, const struct fwd_profile_row **rows)
+{
+    *rows = f->prof;
+    return f->n_prof;
 }

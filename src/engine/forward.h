@@ -56,4 +56,19 @@ int fwd_eval_seqs(struct forward *f, const struct fwd_seq *seqs, int32_t n_seqs,
 int fwd_eval_batch(struct forward *f, struct kv_cache *const *kvs, const int32_t *tokens,
                    int32_t n, float *logits, struct err *e);
 
+/* Profiling: while on, each step's time is counted by part (the matmuls by role and weight
+ * type, with the weight bytes they read; attention; the whole step as "step"), for
+ * `baton bench --profile`. Off by default; the clock is read only while it is on. */
+#define FWD_PROFILE_MAX 32
+struct fwd_profile_row {
+    const char *what; /* attn_qkv, attn_output, ffn_gate_up, ffn_down, output, attention, step */
+    int type;         /* the (first) weight's enum dtype, or -1 */
+    double seconds;
+    double bytes;     /* weight bytes read */
+    long calls;
+};
+void fwd_profile(struct forward *f, bool on, bool reset);
+/* The rows so far (valid until the next step or fwd_profile call). */
+int fwd_profile_rows(const struct forward *f, const struct fwd_profile_row **rows);
+
 #endif
