@@ -467,6 +467,8 @@ void openai_merge_tool_calls(json_t **acc, const json_t *delta_calls)
     json_t *d;
     json_array_foreach(delta_calls, i, d) {
         json_int_t idx = json_integer_value(json_object_get(d, "index"));
+        if (idx < 0 || idx >= OPENAI_MAX_TOOL_CALLS)
+            continue; /* an upstream's nonsense: neither a crash nor a huge array */
         while ((json_int_t)json_array_size(*acc) <= idx)
             json_array_append_new(*acc, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type",
                                                   "function", "function", "name", "",

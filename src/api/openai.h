@@ -78,7 +78,9 @@ void openai_stream_error(const struct api_error *e, struct buf *out);
 const char *openai_json_type_name(const json_t *v);
 /* A JSON string of s[0..n), invalid UTF-8 replaced by U+FFFD. Caller owns the result. */
 json_t *openai_json_text(const char *s, size_t n);
-/* Merges a streamed OpenAI tool_calls delta array into *acc (created on first use), by "index". */
+/* Merges a streamed OpenAI tool_calls delta array into *acc (created on first use), by "index".
+ * Deltas with an index outside [0, OPENAI_MAX_TOOL_CALLS) are dropped. */
+#define OPENAI_MAX_TOOL_CALLS 128
 void openai_merge_tool_calls(json_t **acc, const json_t *delta_calls);
 
 #endif

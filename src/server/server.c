@@ -65,7 +65,6 @@ struct call_restorer {
     json_int_t index; /* the call's "index" in the stream's tool_calls deltas */
     struct mask_stream st;
 };
-#define CALL_RESTORERS_MAX 128 /* tool calls restored per answer; later ones keep placeholders */
 
 struct exchange {
     struct server *srv;
@@ -391,13 +390,14 @@ static void finish_ok(struct exchange *x)
     exchange_free(x);
 }
 
-/* The restorer of tool call `index`, made on first sight; NULL past CALL_RESTORERS_MAX. */
+/* The restorer of tool call `index`, made on first sight; NULL past OPENAI_MAX_TOOL_CALLS (the
+ * calls the dialects keep). */
 static struct mask_stream *call_restorer(struct exchange *x, json_int_t index)
 {
     for (size_t i = 0; i < x->n_call_restorers; i++)
         if (x->call_restorers[i].index == index)
             return &x->call_restorers[i].st;
-    if (x->n_call_restorers == CALL_RESTORERS_MAX)
+    if (x->n_call_restorers == OPENAI_MAX_TOOL_CALLS)
         return NULL;
     x->call_restorers =
         xrealloc_array(x->call_restorers, x->n_call_restorers + 1, sizeof *x->call_restorers);

@@ -206,8 +206,36 @@ static void test_encode(void)
     request_free(r);
 }
 
+/* Streamed tool-call deltas merge by index; an upstream's negative or huge index is dropped
+ * (it used to crash on a NULL call, or grow the array to the index). */
+static void test_merge_tool_calls(void)
+{
+    json_t *acc = NULL;
+    const char *deltas[] = {
+        "[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\"}}]",
+        "[{\"index\":-1,\"function\":{\"name\":\"x\",\"arguments\":\"y\"}}]",
+        "[{\"index\":1099511627776,\"function\":{\"arguments\":\"y\"}}]",
+        "[{\"index\":0,\"function\":{\"arguments\":\"\\\":1}\"}}]",
+        "[{\"index\":1,\"id\":\"c2\",\"function\":{\"name\":\"put\",\"arguments\":\"{}\"}}]",
+    };
+    for (size_t i = 0; i < sizeof deltas / sizeof *deltas; i++) {
+        json_t *d = json_loads(deltas[i], 0, NULL);
+        CHECK_MSG(d != NULL, "bad test delta %zu", i);
+        openai_merge_tool_calls(&acc, d);
+        json_decref(d);
+    }
+    CHECK_EQ_INT((long)json_array_size(acc), 2);
+    json_t *c0 = json_array_get(acc, 0), *c1 = json_array_get(acc, 1);
+    CHECK_STR(json_string_value(json_object_get(c0, "id")), "c1");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(c0, "function"), "arguments")),
+              "{\"a\":1}");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(c1, "function"), "name")), "put");
+    json_decref(acc);
+}
+
 int main(void)
 {
+    RUN(test_merge_tool_calls);
     RUN(test_parse);
     RUN(test_refusals);
     RUN(test_encode);
