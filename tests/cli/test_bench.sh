@@ -3,13 +3,9 @@
 # where a step's time went (every part of the model named, shares that add up to the step).
 # $1: the baton binary. Fixtures: $BATON_FIXTURES or $BATON_FIXTURES_DEFAULT (../shared).
 set -u
-BATON=$1
+. "$(dirname "$0")/lib.sh" "$1"
 FIX=${BATON_FIXTURES:-${BATON_FIXTURES_DEFAULT:-../shared}}
 MODEL="$FIX/models/stories260K.gguf"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 "$BATON" bench >"$WORK/out" 2>"$WORK/err"
 [ $? -eq 2 ] || fail "no arguments should exit 2"
