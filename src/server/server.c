@@ -548,6 +548,7 @@ static void on_event(struct call *c, const struct event *ev)
             drop_resp(x);
             restorers_free(x); /* what this tier's answer held back is not the next one's */
             mask_stream_init(&x->text_restorer);
+            buf_clear(&x->answer); /* nor is its text, for the audit record */
             x->tier_idx++;
             buf_free(&out);
             try_tier(x);
