@@ -262,7 +262,7 @@ int cmd_keys(int argc, char **argv)
             rc = 0;
         } else {
             char secret[KEY_SECRET_LEN + 1];
-            if (keys_rotate(ks, name, secret, &e)) {
+            if (keys_rotate(ks, name, NULL, NULL, secret, &e)) {
                 cli_fail("keys rotate: %s", e.msg);
                 goto out;
             }
