@@ -6,7 +6,8 @@
  *
  * The store is --store, else the config's server.keys, else ./baton-keys.db. create and rotate
  * print the secret once on stdout (nothing else goes to stdout for them); it is not stored and
- * cannot be shown again.
+ * cannot be shown again. With --config and a redis: section, revoke and rotate also tell every
+ * other instance through Redis (shared.h); a rotation Redis did not take is not made at all.
  */
 #include "cli/cli.h"
 
@@ -33,6 +34,15 @@ static void usage(FILE *f)
             "  revoke NAME       stop accepting the key (kept for history)\n"
             "  rotate NAME       a new secret for the key; the old one stops working\n"
             "The store is --store, else the config's server.keys, else ./baton-keys.db.\n");
+}
+
+/* keys_publish_fn for a rotation: arg is the config's redis section. */
+static int publish_rotation(void *arg, const struct key_credential *c, const char *old_public_id,
+                            struct err *e)
+{
+    if (shared_rotate(arg, c, old_public_id, e))
+        return err_prefix(e, "not rotated, since the other instances cannot be told");
+    return 0;
 }
 
 static void fmt_time(int64_t ms, char *out, size_t n)
@@ -262,13 +272,15 @@ int cmd_keys(int argc, char **argv)
             rc = 0;
         } else {
             char secret[KEY_SECRET_LEN + 1];
-            if (keys_rotate(ks, name, secret, &e)) {
+            struct redis_config *redis = cfg ? cfg->redis : NULL;
+            if (keys_rotate(ks, name, redis ? publish_rotation : NULL, redis, secret, &e)) {
                 cli_fail("keys rotate: %s", e.msg);
                 goto out;
             }
             printf("%s\n", secret);
             memset(secret, 0, sizeof secret);
-            fprintf(stderr, "baton: key '%s' rotated; the old secret no longer works\n", name);
+            fprintf(stderr, "baton: key '%s' rotated; the old secret no longer works%s\n", name,
+                    redis ? " on any instance sharing this Redis" : "");
             rc = 0;
         }
     }

@@ -36,7 +36,7 @@
 #include <time.h>
 
 #define KEYS_SCHEMA_VERSION 1
-#define SALT_BYTES 16
+#define SALT_BYTES KEY_SALT_BYTES
 
 static const char g_schema[] =
     "CREATE TABLE keys ("
@@ -358,8 +358,15 @@ int keys_create(struct keystore *ks, struct key_info *spec, char secret[KEY_SECR
     return 0;
 }
 
-int keys_rotate(struct keystore *ks, const char *name, char secret[KEY_SECRET_LEN + 1],
-                struct err *e)
+static int exec_sql(struct keystore *ks, const char *sql, struct err *e)
+{
+    return sqlite3_exec(ks->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(e, ks, sql);
+}
+
+/* The rotation inside BEGIN IMMEDIATE: the row is read and changed under the write lock, and
+ * publish runs before COMMIT, so the store changes only if the other instances were told. */
+static int rotate_locked(struct keystore *ks, const char *name, keys_publish_fn publish,
+                         void *arg, struct fresh *f, struct err *e)
 {
     struct key_info k;
     int found = keys_get(ks, name, &k, e);
@@ -367,8 +374,7 @@ int keys_rotate(struct keystore *ks, const char *name, char secret[KEY_SECRET_LE
         return found < 0 ? -1 : err_set(e, "no key named '%.64s'", name);
     if (k.revoked_ms)
         return err_set(e, "key '%s' is revoked; create a new key", name);
-    struct fresh f;
-    if (make_secret(&f, e))
+    if (make_secret(f, e))
         return -1;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ks->db,
@@ -376,15 +382,47 @@ int keys_rotate(struct keystore *ks, const char *name, char secret[KEY_SECRET_LE
                            " WHERE name = ?5 AND revoked_ms = 0",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(e, ks, "cannot prepare the update");
-    sqlite3_bind_text(st, 1, f.public_id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, f.salt, SALT_BYTES, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, f.hash, SHA256_DIGEST_LENGTH, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, f->public_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, f->salt, SALT_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, f->hash, SHA256_DIGEST_LENGTH, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms());
     sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE || sqlite3_changes(ks->db) != 1)
         return db_fail(e, ks, "cannot rotate the key");
+    if (publish) {
+        struct key_credential c;
+        snprintf(c.name, sizeof c.name, "%s", k.name);
+        snprintf(c.public_id, sizeof c.public_id, "%s", f->public_id);
+        memcpy(c.salt, f->salt, sizeof c.salt);
+        memcpy(c.hash, f->hash, sizeof c.hash);
+        if (publish(arg, &c, k.public_id, e))
+            return -1;
+    }
+    return 0;
+}
+
+int keys_rotate(struct keystore *ks, const char *name, keys_publish_fn publish, void *arg,
+                char secret[KEY_SECRET_LEN + 1], struct err *e)
+{
+    if (exec_sql(ks, "BEGIN IMMEDIATE", e))
+        return -1;
+    struct fresh f;
+    if (rotate_locked(ks, name, publish, arg, &f, e)) {
+        sqlite3_exec(ks->db, "ROLLBACK", NULL, NULL, NULL);
+        memset(&f, 0, sizeof f);
+        return -1;
+    }
+    if (exec_sql(ks, "COMMIT", e)) {
+        /* rare (disk full, I/O error): if publish ran, the others now accept only a secret that
+         * was never shown; rotating again repairs it */
+        sqlite3_exec(ks->db, "ROLLBACK", NULL, NULL, NULL);
+        memset(&f, 0, sizeof f);
+        return publish ? err_prefix(e, "the other instances were told of a new secret that "
+                                       "this store did not keep (rotate the key again)")
+                       : -1;
+    }
     memcpy(secret, f.secret, KEY_SECRET_LEN + 1);
     memset(&f, 0, sizeof f);
     return 0;
@@ -463,8 +501,9 @@ static bool is_hex(const char *s, size_t n)
     return true;
 }
 
-enum key_auth keys_authenticate(struct keystore *ks, const char *auth, size_t len,
-                                struct key_info *out, struct err *e)
+/* The secret in an Authorization header value, not copied: *secret points into auth. KEY_OK when
+ * it has the form bt_<12 hex>_<64 hex>, else KEY_MISSING or KEY_INVALID. */
+static enum key_auth parse_bearer(const char *auth, size_t len, const char **secret)
 {
     if (!auth)
         return KEY_MISSING;
@@ -479,30 +518,68 @@ enum key_auth keys_authenticate(struct keystore *ks, const char *auth, size_t le
     if (n != KEY_SECRET_LEN || memcmp(s, "bt_", 3) != 0 || s[15] != '_' || !is_hex(s + 3, 12) ||
         !is_hex(s + 16, 64))
         return KEY_INVALID;
+    *secret = s;
+    return KEY_OK;
+}
+
+/* Whether secret (KEY_SECRET_LEN bytes) hashes to hash under salt, in constant time. */
+static bool secret_matches(const char *secret, const void *salt, const void *hash)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    hash_secret(salt, secret, KEY_SECRET_LEN, h);
+    bool ok = keys_equal_ct(h, hash, sizeof h);
+    memset(h, 0, sizeof h);
+    return ok;
+}
+
+enum key_auth keys_authenticate(struct keystore *ks, const char *auth, size_t len,
+                                struct key_info *out, struct err *e)
+{
+    const char *s = NULL;
+    enum key_auth res = parse_bearer(auth, len, &s);
+    if (res != KEY_OK)
+        return res;
     char public_id[13];
     memcpy(public_id, s + 3, 12);
     public_id[12] = 0;
     sqlite3_stmt *st = ks->by_public_id;
     sqlite3_bind_text(st, 1, public_id, 12, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    enum key_auth res = KEY_INVALID;
+    res = KEY_INVALID;
     if (rc == SQLITE_ROW) {
         const void *salt = sqlite3_column_blob(st, 12);
         const void *hash = sqlite3_column_blob(st, 13);
         if (salt && hash && sqlite3_column_bytes(st, 12) == SALT_BYTES &&
-            sqlite3_column_bytes(st, 13) == SHA256_DIGEST_LENGTH) {
-            unsigned char h[SHA256_DIGEST_LENGTH];
-            hash_secret(salt, s, n, h);
-            if (keys_equal_ct(h, hash, sizeof h)) {
-                row_to_info(st, out);
-                res = out->revoked_ms ? KEY_REVOKED : KEY_OK;
-            }
+            sqlite3_column_bytes(st, 13) == SHA256_DIGEST_LENGTH && secret_matches(s, salt, hash)) {
+            row_to_info(st, out);
+            res = out->revoked_ms ? KEY_REVOKED : KEY_OK;
         }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc == SQLITE_DONE) {
+        memset(out, 0, sizeof *out);
+        memcpy(out->public_id, public_id, sizeof public_id);
+        res = KEY_UNKNOWN;
+    } else {
         db_fail(e, ks, "cannot read the key");
         res = KEY_ERROR;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return res;
+}
+
+enum key_auth keys_authenticate_with(struct keystore *ks, const char *auth, size_t len,
+                                     const struct key_credential *c, struct key_info *out,
+                                     struct err *e)
+{
+    const char *s = NULL;
+    enum key_auth res = parse_bearer(auth, len, &s);
+    if (res != KEY_OK)
+        return res;
+    if (memcmp(s + 3, c->public_id, 12) != 0 || !secret_matches(s, c->salt, c->hash))
+        return KEY_INVALID;
+    int found = keys_get(ks, c->name, out, e);
+    if (found)
+        return found < 0 ? KEY_ERROR : KEY_INVALID;
+    snprintf(out->public_id, sizeof out->public_id, "%s", c->public_id);
+    return out->revoked_ms ? KEY_REVOKED : KEY_OK;
 }

@@ -14,6 +14,12 @@
  * Store: a SQLite file (WAL), schema in keys.c. `baton keys` writes it; `baton serve` reads a key
  * on every request (one indexed SELECT, a few microseconds), so a revocation, a rotation or a new
  * limit takes effect on the next request, without a restart.
+ *
+ * Several instances may each keep their own copy of the store. A rotation made through one of them
+ * reaches the others through Redis (shared.h): keys_rotate hands the new credential (public id,
+ * salt, hash; never the secret) to a publish callback before it commits, and
+ * keys_authenticate_with checks a secret against a credential from there while taking the key's
+ * limits from this store's row of the same name.
  */
 #ifndef BATON_GATEWAY_KEYS_H
 #define BATON_GATEWAY_KEYS_H
@@ -27,6 +33,8 @@
 #define KEY_NAME_MAX 64
 #define KEY_LIST_MAX 1024      /* bytes of a comma-separated routes/tiers list */
 #define KEY_SECRET_LEN 80      /* "bt_" + 12 + "_" + 64 */
+#define KEY_SALT_BYTES 16
+#define KEY_HASH_BYTES 32      /* SHA-256 */
 
 enum key_period { PERIOD_NONE, PERIOD_DAY, PERIOD_MONTH };
 
@@ -45,6 +53,15 @@ struct key_info {
     char tiers[KEY_LIST_MAX];      /* "t1,t2"; "": every tier */
 };
 
+/* What proves a key's secret without being it: the public id that selects the key, the salt,
+ * and SHA-256(salt || secret). A small value type: copy it freely, it holds nothing secret. */
+struct key_credential {
+    char name[KEY_NAME_MAX + 1];
+    char public_id[13];
+    unsigned char salt[KEY_SALT_BYTES];
+    unsigned char hash[KEY_HASH_BYTES];
+};
+
 struct keystore;
 
 /* Opens the store at path, creating file and schema if create. *out: keystore_close. */
@@ -57,9 +74,15 @@ void keystore_close(struct keystore *ks);
  * secret (KEY_SECRET_LEN + 1 bytes): show it once, never store it. */
 int keys_create(struct keystore *ks, struct key_info *spec, char secret[KEY_SECRET_LEN + 1],
                 struct err *e);
-/* A new secret for an active key; the old one stops working at once. */
-int keys_rotate(struct keystore *ks, const char *name, char secret[KEY_SECRET_LEN + 1],
-                struct err *e);
+/* Hands a rotated key's new credential on (c borrowed for the call) before the rotation commits;
+ * nonzero (e set) undoes the rotation. old_public_id is the one the store held until now. */
+typedef int (*keys_publish_fn)(void *arg, const struct key_credential *c,
+                               const char *old_public_id, struct err *e);
+/* A new secret for an active key; the old one stops working at once. With publish (may be NULL)
+ * the store's row is changed in a transaction that commits only if publish succeeds, so a
+ * rotation that other instances did not hear of is not made at all. */
+int keys_rotate(struct keystore *ks, const char *name, keys_publish_fn publish, void *arg,
+                char secret[KEY_SECRET_LEN + 1], struct err *e);
 /* Marks the key revoked (kept for history). Revoking a revoked key is an error. */
 int keys_revoke(struct keystore *ks, const char *name, struct err *e);
 /* 0 and *out when found, 1 when no key has that name, -1 on error. */
@@ -70,7 +93,8 @@ int keys_list(struct keystore *ks, struct key_info **out, size_t *n, struct err 
 enum key_auth {
     KEY_OK,
     KEY_MISSING,   /* no Authorization: Bearer header */
-    KEY_INVALID,   /* malformed, unknown, or the secret does not match */
+    KEY_INVALID,   /* malformed, or the secret does not match */
+    KEY_UNKNOWN,   /* well-formed, but no row has its public id (out->public_id says which) */
     KEY_REVOKED,
     KEY_ERROR,     /* the store could not be read (e says why; fail closed) */
 };
@@ -78,6 +102,13 @@ enum key_auth {
  * the key. Never copies the secret anywhere. */
 enum key_auth keys_authenticate(struct keystore *ks, const char *authorization, size_t len,
                                 struct key_info *out, struct err *e);
+/* As keys_authenticate, but the secret is checked against c (e.g. a rotation published by another
+ * instance) instead of this store's row; the limits are those of this store's row named c->name,
+ * with out->public_id set to c's. KEY_INVALID when the secret does not match c or this store has
+ * no key of that name. */
+enum key_auth keys_authenticate_with(struct keystore *ks, const char *authorization, size_t len,
+                                     const struct key_credential *c, struct key_info *out,
+                                     struct err *e);
 
 /* Whether a comma-separated list allows name ("" allows everything). */
 bool key_list_allows(const char *list, const char *name);

@@ -26,7 +26,15 @@
 
 #include <stdint.h>
 
-enum limit_verdict { LIMIT_OK, LIMIT_BUDGET, LIMIT_RPM, LIMIT_TPM, LIMIT_ERROR, LIMIT_REVOKED };
+enum limit_verdict {
+    LIMIT_OK,
+    LIMIT_BUDGET,
+    LIMIT_RPM,
+    LIMIT_TPM,
+    LIMIT_ERROR,
+    LIMIT_REVOKED,
+    LIMIT_RETIRED, /* shared limits: the key was rotated and this public id is no longer its */
+};
 
 /* What an admitted request holds until it is settled. */
 struct limit_ticket {
@@ -59,8 +67,8 @@ struct limit_refusal {
 
 /* Admits a request for key k at now_ms that may cost up to max_cost_microusd: LIMIT_OK (the
  * amount is reserved, a request counted, *t filled) or the limit that refuses it, explained in
- * r; LIMIT_REVOKED when shared limits say the key was revoked; LIMIT_ERROR (e) when the spend or
- * Redis cannot be read. */
+ * r; LIMIT_REVOKED when shared limits say the key was revoked, LIMIT_RETIRED when they say
+ * k->public_id was rotated away; LIMIT_ERROR (e) when the spend or Redis cannot be read. */
 enum limit_verdict limits_admit(struct limits *l, const struct key_info *k, int64_t now_ms,
                                 int64_t max_cost_microusd, struct limit_ticket *t,
                                 struct limit_refusal *r, struct err *e);

@@ -20,12 +20,14 @@
 #include <sys/time.h>
 #include <time.h>
 
-/* KEYS: rate, spent, reservations, revoked.
+/* KEYS: rate, spent, reservations, revoked, retired.
  * ARGV: now_ms, rpm, tpm, budget (-1: none), max_cost, reservation id, reservation expiry ms,
- *       seed spent, period ttl ms.
- * Returns {verdict, retry_after_s, spent, reserved}: 0 ok, 1 budget, 2 rpm, 3 tpm, 4 revoked. */
+ *       seed spent, period ttl ms, public id.
+ * Returns {verdict, retry_after_s, spent, reserved}: 0 ok, 1 budget, 2 rpm, 3 tpm, 4 revoked,
+ * 5 retired (the public id was rotated away). */
 static const char g_admit[] =
     "if redis.call('EXISTS', KEYS[4]) == 1 then return {4, 0, 0, 0} end\n"
+    "if redis.call('HEXISTS', KEYS[5], ARGV[10]) == 1 then return {5, 0, 0, 0} end\n"
     "local now = tonumber(ARGV[1])\n"
     "local rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local budget, maxc = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -92,12 +94,37 @@ static const char g_settle[] =
     "end\n"
     "return 0\n";
 
+/* KEYS: cred (the public id last published), retired, pid (new), pid (old).
+ * ARGV: new public id, old public id, name, salt hex, hash hex, now_ms, prefix.
+ * The public id an earlier rotation published (cred's value) may belong to another store than
+ * the one rotating now, so it is retired too; its pid key is named from the prefix in the script
+ * (one Redis, not a cluster, as for every script here). */
+static const char g_rotate[] =
+    "local prev = redis.call('GET', KEYS[1])\n"
+    "redis.call('HSET', KEYS[2], ARGV[2], ARGV[6])\n"
+    "redis.call('DEL', KEYS[4])\n"
+    "if prev and prev ~= ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[2], prev, ARGV[6])\n"
+    "  redis.call('DEL', ARGV[7] .. 'pid:' .. prev)\n"
+    "end\n"
+    "redis.call('HSET', KEYS[3], 'name', ARGV[3], 'salt', ARGV[4], 'hash', ARGV[5])\n"
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "return 0\n";
+
+/* Credentials found by shared_credential; a public id's never changes, so nothing is evicted but
+ * by replacement (round robin). 32 rotated keys in use at once on an instance whose store missed
+ * their rotation is plenty; past that, lookups cost a round trip each. */
+#define CRED_CACHE 32
+
 struct shared {
     const struct redis_config *rc;
     redisContext *ctx;
     int64_t retry_after_ms;    /* no reconnect before (wall ms) */
     char instance[17];         /* random, names this instance's reservations */
     uint64_t counter;
+    struct key_credential creds[CRED_CACHE];
+    size_t n_creds;            /* filled slots */
+    size_t next_cred;          /* the slot the next miss replaces once full */
 };
 
 static int64_t wall_ms(void)
@@ -148,9 +175,9 @@ void shared_free(struct shared *s)
 
 bool shared_available(const struct shared *s) { return s && s->ctx != NULL; }
 
-/* Runs a script; NULL (e set, connection dropped) on any failure. */
-static redisReply *eval(struct shared *s, const char *script, int n_keys, const char **keys,
-                        int n_args, const char **args, struct err *e)
+/* Runs a command; NULL (e set) on any failure, the connection dropped when it failed. A lost
+ * connection is retried at most once a second. */
+static redisReply *command(struct shared *s, int argc, const char **argv, struct err *e)
 {
     if (!s->ctx) {
         if (wall_ms() < s->retry_after_ms)
@@ -162,7 +189,27 @@ static redisReply *eval(struct shared *s, const char *script, int n_keys, const 
         }
         log_info("redis %s:%d: connected", s->rc->host, (int)s->rc->port);
     }
-    const char *argv[16];
+    redisReply *r = redisCommandArgv(s->ctx, argc, argv, NULL);
+    if (!r) {
+        err_set(e, "redis %s:%d: %s", s->rc->host, (int)s->rc->port, s->ctx->errstr);
+        redisFree(s->ctx);
+        s->ctx = NULL;
+        s->retry_after_ms = wall_ms() + 1000;
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        err_set(e, "redis %s:%d: %.200s", s->rc->host, (int)s->rc->port, r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Runs a script; NULL (e set) on any failure. */
+static redisReply *eval(struct shared *s, const char *script, int n_keys, const char **keys,
+                        int n_args, const char **args, struct err *e)
+{
+    const char *argv[20];
     char nk[8];
     snprintf(nk, sizeof nk, "%d", n_keys);
     int argc = 0;
@@ -173,30 +220,15 @@ static redisReply *eval(struct shared *s, const char *script, int n_keys, const 
         argv[argc++] = keys[i];
     for (int i = 0; i < n_args; i++)
         argv[argc++] = args[i];
-    redisReply *r = redisCommandArgv(s->ctx, argc, argv, NULL);
-    if (!r) {
-        err_set(e, "redis %s:%d: %s", s->rc->host, (int)s->rc->port, s->ctx->errstr);
-        redisFree(s->ctx);
-        s->ctx = NULL;
-        s->retry_after_ms = wall_ms() + 1000;
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        err_set(e, "redis %s:%d: script error: %.200s", s->rc->host, (int)s->rc->port, r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
+    return command(s, argc, argv, e);
 }
 
 static void key_names(const struct redis_config *rc, const struct key_info *k, int64_t period,
-                      char rate[160], char spent[180], char res[180], char revoked[160])
+                      char rate[160], char spent[180], char res[180])
 {
     snprintf(rate, 160, "%srate:%s", rc->prefix, k->name);
     snprintf(spent, 180, "%sspent:%s:%" PRId64, rc->prefix, k->name, period);
     snprintf(res, 180, "%sres:%s:%" PRId64, rc->prefix, k->name, period);
-    if (revoked)
-        snprintf(revoked, 160, "%srevoked:%s", rc->prefix, k->name);
 }
 
 static int64_t reply_int(const redisReply *r, size_t i)
@@ -215,11 +247,13 @@ enum limit_verdict shared_admit(struct shared *s, const struct key_info *k, int6
     key_period_bounds(k->period, now_ms, &start, &end);
     if (k->budget_microusd < 0)
         start = 0;
-    char rate[160], spent[180], res[180], revoked[160];
-    key_names(s->rc, k, start, rate, spent, res, revoked);
+    char rate[160], spent[180], res[180], revoked[160], retired[160];
+    key_names(s->rc, k, start, rate, spent, res);
+    snprintf(revoked, sizeof revoked, "%srevoked:%s", s->rc->prefix, k->name);
+    snprintf(retired, sizeof retired, "%sretired:%s", s->rc->prefix, k->name);
     snprintf(t->id, sizeof t->id, "%s-%" PRIu64, s->instance, ++s->counter);
     int64_t ttl = end == INT64_MAX ? INT64_C(400) * 86400000 : end - now_ms + 86400000;
-    char a[9][48];
+    char a[10][48];
     snprintf(a[0], 48, "%" PRId64, now_ms);
     snprintf(a[1], 48, "%" PRId64, k->rpm);
     snprintf(a[2], 48, "%" PRId64, k->tpm);
@@ -229,11 +263,12 @@ enum limit_verdict shared_admit(struct shared *s, const struct key_info *k, int6
     snprintf(a[6], 48, "%" PRId64, now_ms + s->rc->reservation_ttl_ms);
     snprintf(a[7], 48, "%" PRId64, seed_spent);
     snprintf(a[8], 48, "%" PRId64, ttl);
-    const char *keys[4] = {rate, spent, res, revoked};
-    const char *args[9];
-    for (int i = 0; i < 9; i++)
+    snprintf(a[9], 48, "%s", k->public_id);
+    const char *keys[5] = {rate, spent, res, revoked, retired};
+    const char *args[10];
+    for (int i = 0; i < 10; i++)
         args[i] = a[i];
-    redisReply *rep = eval(s, g_admit, 4, keys, 9, args, e);
+    redisReply *rep = eval(s, g_admit, 5, keys, 10, args, e);
     if (!rep)
         return LIMIT_ERROR;
     int64_t v = reply_int(rep, 0);
@@ -248,6 +283,8 @@ enum limit_verdict shared_admit(struct shared *s, const struct key_info *k, int6
         return LIMIT_OK;
     case 4:
         return LIMIT_REVOKED;
+    case 5:
+        return LIMIT_RETIRED;
     case 2:
         snprintf(r->message, sizeof r->message,
                  "Rate limit reached for key '%s': %" PRId64 " requests per minute. Retry after "
@@ -287,7 +324,7 @@ int shared_settle(struct shared *s, const struct key_info *k, int64_t now_ms,
                   const struct limit_ticket *t, int64_t cost, int64_t tokens, struct err *e)
 {
     char rate[160], spent[180], res[180];
-    key_names(s->rc, k, t->period_start_ms, rate, spent, res, NULL);
+    key_names(s->rc, k, t->period_start_ms, rate, spent, res);
     int64_t start, end;
     key_period_bounds(k->period, t->period_start_ms, &start, &end);
     int64_t ttl = end == INT64_MAX ? INT64_C(400) * 86400000 : end - now_ms + 86400000;
@@ -325,4 +362,94 @@ int shared_revoke(const struct redis_config *rc, const char *name, struct err *e
     freeReplyObject(r);
     redisFree(c);
     return rc_;
+}
+
+static void to_hex(char *out, const unsigned char *p, size_t n)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* Decodes exactly 2n lowercase hex digits; false on anything else. */
+static bool from_hex(unsigned char *out, size_t n, const char *s, size_t len)
+{
+    if (len != 2 * n)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        out[i / 2] = (unsigned char)(i % 2 ? (out[i / 2] << 4) | v : v);
+    }
+    return true;
+}
+
+int shared_rotate(const struct redis_config *rc, const struct key_credential *c,
+                  const char *old_public_id, struct err *e)
+{
+    struct shared s = {.rc = rc};
+    s.ctx = connect_to(rc, e);
+    if (!s.ctx)
+        return -1;
+    char cred[160], retired[160], pid_new[160], pid_old[160];
+    snprintf(cred, sizeof cred, "%scred:%s", rc->prefix, c->name);
+    snprintf(retired, sizeof retired, "%sretired:%s", rc->prefix, c->name);
+    snprintf(pid_new, sizeof pid_new, "%spid:%s", rc->prefix, c->public_id);
+    snprintf(pid_old, sizeof pid_old, "%spid:%s", rc->prefix, old_public_id);
+    char salt[2 * KEY_SALT_BYTES + 1], hash[2 * KEY_HASH_BYTES + 1], now[24];
+    to_hex(salt, c->salt, sizeof c->salt);
+    to_hex(hash, c->hash, sizeof c->hash);
+    snprintf(now, sizeof now, "%" PRId64, wall_ms());
+    const char *keys[4] = {cred, retired, pid_new, pid_old};
+    const char *args[7] = {c->public_id, old_public_id, c->name, salt, hash, now, rc->prefix};
+    redisReply *r = eval(&s, g_rotate, 4, keys, 7, args, e);
+    freeReplyObject(r);
+    redisFree(s.ctx);
+    return r ? 0 : -1;
+}
+
+int shared_credential(struct shared *s, const char *public_id, struct key_credential *out,
+                      struct err *e)
+{
+    for (size_t i = 0; i < s->n_creds; i++) {
+        if (!strcmp(s->creds[i].public_id, public_id)) {
+            *out = s->creds[i];
+            return 0;
+        }
+    }
+    char key[160];
+    snprintf(key, sizeof key, "%spid:%s", s->rc->prefix, public_id);
+    const char *argv[] = {"HMGET", key, "name", "salt", "hash"};
+    redisReply *r = command(s, 5, argv, e);
+    if (!r)
+        return -1;
+    int rc = 1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        rc = err_set(e, "redis %s:%d: unexpected reply to HMGET %s", s->rc->host,
+                     (int)s->rc->port, key);
+    } else if (r->element[0]->type == REDIS_REPLY_STRING) {
+        const redisReply *name = r->element[0], *salt = r->element[1], *hash = r->element[2];
+        memset(out, 0, sizeof *out);
+        snprintf(out->public_id, sizeof out->public_id, "%s", public_id);
+        bool ok = name->len >= 1 && name->len <= KEY_NAME_MAX &&
+                  salt->type == REDIS_REPLY_STRING && hash->type == REDIS_REPLY_STRING &&
+                  from_hex(out->salt, sizeof out->salt, salt->str, salt->len) &&
+                  from_hex(out->hash, sizeof out->hash, hash->str, hash->len);
+        if (ok) {
+            memcpy(out->name, name->str, name->len);
+            size_t slot = s->n_creds < CRED_CACHE ? s->n_creds++ : s->next_cred++ % CRED_CACHE;
+            s->creds[slot] = *out;
+            rc = 0;
+        } else {
+            rc = err_set(e, "redis %s:%d: %s is not a key credential (name, salt, hash)",
+                         s->rc->host, (int)s->rc->port, key);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
 }

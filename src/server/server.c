@@ -647,10 +647,33 @@ static void reason_append(struct route_decision *d, const char *a, const char *b
     d->reason[len] = 0;
 }
 
+/* A public id this instance's store does not know may be that of a rotation published through
+ * Redis by another instance: the secret is checked against the published credential, the limits
+ * come from this store's row of the key's name. Admission then checks the public id is still the
+ * key's (not retired by a later rotation). 1 with e when Redis cannot be asked and
+ * on_unavailable is closed (a refused key might be valid: 503, not 401). */
+static int authenticate_published(struct exchange *x, const char *h, size_t len,
+                                  enum key_auth *verdict, struct err *e)
+{
+    struct server *s = x->srv;
+    char public_id[13];
+    snprintf(public_id, sizeof public_id, "%s", x->key.public_id);
+    struct key_credential c;
+    int found = shared_credential(s->shared, public_id, &c, e);
+    if (found == 0) {
+        *verdict = keys_authenticate_with(s->keys, h, len, &c, &x->key, e);
+        return 0;
+    }
+    *verdict = KEY_INVALID;
+    return found < 0 && !s->cfg->redis->fail_open;
+}
+
 /* Checks the Authorization header (or x-api-key, which Anthropic's clients send); on success the
  * key's name becomes the caller. The secret is never copied into the exchange, a log line or an
- * error message (the "Bearer " form built for x-api-key lives on this stack frame only). */
-static int authenticate(struct exchange *x, const struct http_request *hr, struct api_error *ae)
+ * error message (the "Bearer " form built for x-api-key lives on this stack frame only). A refusal
+ * because Redis is unreachable sets *retry_after, as admission's does. */
+static int authenticate(struct exchange *x, const struct http_request *hr, struct api_error *ae,
+                        const char **retry_after)
 {
     size_t len = 0;
     const char *h = http_request_header(hr, "authorization", &len);
@@ -670,7 +693,16 @@ static int authenticate(struct exchange *x, const struct http_request *hr, struc
     }
     struct err e;
     enum key_auth verdict = keys_authenticate(x->srv->keys, h, len, &x->key, &e);
+    bool shared_down = verdict == KEY_UNKNOWN && x->srv->shared &&
+                       authenticate_published(x, h, len, &verdict, &e);
     explicit_bzero(bearer, sizeof bearer);
+    if (shared_down) {
+        log_error("keys: %s", e.msg);
+        *retry_after = "5";
+        return api_error_set(ae, 503, "server_error", NULL, NULL,
+                             "The API key cannot be checked (shared limits unavailable); "
+                             "refused until it can.");
+    }
     switch (verdict) {
     case KEY_OK:
         x->has_key = true;
@@ -829,9 +861,11 @@ static int admit(struct exchange *x, struct api_error *ae)
         fail_exchange(x, ae, "5");
         return -1;
     }
-    if (v == LIMIT_REVOKED) {
-        api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key",
-                      "The API key has been revoked.");
+    if (v == LIMIT_REVOKED || v == LIMIT_RETIRED) {
+        /* a retired secret is refused as any wrong one is where the store knows the rotation */
+        api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
+                      v == LIMIT_REVOKED ? "The API key has been revoked."
+                                         : "Incorrect API key provided.");
         fail_exchange(x, ae, NULL);
         return -1;
     }
@@ -897,8 +931,9 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         fail_exchange(x, &ae, "1");
         return;
     }
-    if (s->keys && authenticate(x, hr, &ae)) {
-        fail_exchange(x, &ae, NULL);
+    const char *retry_after = NULL;
+    if (s->keys && authenticate(x, hr, &ae, &retry_after)) {
+        fail_exchange(x, &ae, retry_after);
         return;
     }
     if (x->api->parse(hr->body, hr->body_len, &x->req, &ae)) {

@@ -1,9 +1,10 @@
 // Two baton instances sharing budgets, rate limits and revocations through a real redis-server
 // (started here on a free port): one budget and one rate limit hold across both, a key revoked
 // through one is refused by the other at once (each has its own copy of the key store, so only
-// Redis carries the revocation), a SIGKILLed instance's reservations expire after
-// reservation_ttl_ms, and a Redis that goes away fails closed (503, /health says so) until it is
-// back.
+// Redis carries the revocation), a key rotated through either has its old secret refused and its
+// new one served by both (again only Redis carries it), a SIGKILLed instance's reservations
+// expire after reservation_ttl_ms, and a Redis that goes away fails closed (503, /health says so)
+// until it is back.
 import { spawn, execFileSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +45,7 @@ const kBudget = keys('create', '--name', 'shared20', '--budget-usd', '0.0001');
 const kRpm = keys('create', '--name', 'rpm4', '--rpm', '4');
 const kRevoke = keys('create', '--name', 'leaver');
 const kKill = keys('create', '--name', 'killme', '--budget-usd', '0.00005');
+const kRotate = keys('create', '--name', 'rotor');
 copyFileSync(storeA, storeB);
 
 const yaml = (name, store) => `
@@ -98,6 +100,36 @@ await test('a key revoked through one instance is refused by the other at once',
   assert(Date.now() - t0 < 1000, 'within a second');
 });
 
+await test('a key rotated through one instance: old secret refused, new one served, by both', async () => {
+  eq((await post(B, kRotate)).status, 200);
+  const rotate = (cfg, store) => execFileSync(BATON, ['keys', '--config', cfg, '--store', store,
+                                                      'rotate', 'rotor'],
+                                              { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+  const fresh = rotate(cfgA, storeA);
+  const t0 = Date.now();
+  let r = await post(B, kRotate); // B's own store still holds the old credential
+  eq(r.status, 401, 'old secret on B');
+  eq(r.body.error.code, 'invalid_api_key');
+  assert(Date.now() - t0 < 1000, 'within a second');
+  eq((await post(A, kRotate)).status, 401, 'old secret on A');
+  r = await post(B, fresh); // B's store has never seen this public id: Redis has its credential
+  eq(r.status, 200, 'new secret on B');
+  eq((await post(B, fresh)).status, 200, 'again (cached credential)');
+  eq((await post(A, fresh)).status, 200, 'new secret on A');
+
+  // rotating again through B, whose store still has the first secret: the latest rotation wins
+  const cfgB = join(B.dir, 'baton.yaml');
+  const third = rotate(cfgB, storeB);
+  for (const inst of [A, B]) {
+    eq((await post(inst, fresh)).status, 401, 'the second secret is retired');
+    eq((await post(inst, kRotate)).status, 401, 'the first stays retired');
+    eq((await post(inst, third)).status, 200, 'the third is served');
+  }
+  for (const inst of [A, B])
+    for (const secret of [kRotate, fresh, third])
+      assert(!inst.stderr().includes(secret.slice(16)), 'no secret in the log');
+});
+
 await test('a SIGKILLed instance leaves no reservation past its timeout', async () => {
   // 10 slow requests (each may cost 5 of the 50 micro-USD) are admitted on A, then A dies
   const inflight = Array.from({ length: 10 }, () => post(A, kKill, 'slow').catch(() => null));
@@ -118,6 +150,10 @@ await test('Redis unreachable: fail closed, said in /health and the log; back wh
   let r = await post(B, kRpm); // any key: its limits need Redis
   eq(r.status, 503);
   assert(r.body.error.message.includes('shared limits unavailable'), r.body.error.message);
+  // a public id B's store does not know may be a rotation only Redis knows of: not checkable
+  r = await post(B, 'bt_0123456789ab_' + '0'.repeat(64));
+  eq(r.status, 503, 'unknown public id while Redis is away');
+  eq(r.headers.get('retry-after'), '5');
   const h = await (await fetch(`http://127.0.0.1:${B.port}/health`)).json();
   eq(h.redis, 'unavailable');
   eq(h.status, 'degraded');

@@ -58,7 +58,8 @@ static void test_lifecycle(void)
     CHECK_EQ_INT(keys_authenticate(ks, NULL, 0, &k, &e), KEY_MISSING);
     CHECK_EQ_INT(keys_authenticate(ks, "Basic abc", 9, &k, &e), KEY_MISSING);
     CHECK_EQ_INT(auth(ks, "bt_000000000000_" "0000000000000000000000000000000000000000000000000000000000000000", &k),
-                 KEY_INVALID);
+                 KEY_UNKNOWN);
+    CHECK_STR(k.public_id, "000000000000"); /* for a lookup in Redis (shared.h) */
 
     /* names are unique and checked */
     CHECK(keys_create(ks, &spec, bad, &e) == -1 && strstr(e.msg, "already exists"));
@@ -70,9 +71,9 @@ static void test_lifecycle(void)
 
     /* rotation: the old secret stops working, the new one works, limits are kept */
     char fresh[KEY_SECRET_LEN + 1];
-    CHECK_MSG(keys_rotate(ks, "team-a", fresh, &e) == 0, "%s", e.msg);
+    CHECK_MSG(keys_rotate(ks, "team-a", NULL, NULL, fresh, &e) == 0, "%s", e.msg);
     CHECK(strcmp(fresh, secret) != 0);
-    CHECK_EQ_INT(auth(ks, secret, &k), KEY_INVALID);
+    CHECK_EQ_INT(auth(ks, secret, &k), KEY_UNKNOWN);
     CHECK_EQ_INT(auth(ks, fresh, &k), KEY_OK);
     CHECK_EQ_INT(k.rpm, 10);
     CHECK(k.rotated_ms > 0);
@@ -81,7 +82,7 @@ static void test_lifecycle(void)
     CHECK_MSG(keys_revoke(ks, "team-a", &e) == 0, "%s", e.msg);
     CHECK_EQ_INT(auth(ks, fresh, &k), KEY_REVOKED);
     CHECK(keys_revoke(ks, "team-a", &e) == -1 && strstr(e.msg, "already revoked"));
-    CHECK(keys_rotate(ks, "team-a", fresh, &e) == -1);
+    CHECK(keys_rotate(ks, "team-a", NULL, NULL, fresh, &e) == -1);
     CHECK(keys_create(ks, &spec, fresh, &e) == -1 && strstr(e.msg, "revoked"));
     CHECK(keys_revoke(ks, "nobody", &e) == -1 && strstr(e.msg, "no key named"));
 
@@ -123,6 +124,115 @@ static void test_secret_not_stored(void)
     CHECK(memmem(data, len, secret + 3, 12) != NULL);  /* the public id is stored */
 }
 
+/* What a publish callback saw, and whether it fails. */
+struct published {
+    bool fail;
+    int calls;
+    struct key_credential c;
+    char old_public_id[13];
+};
+
+static int publish(void *arg, const struct key_credential *c, const char *old_public_id,
+                   struct err *e)
+{
+    struct published *p = arg;
+    p->calls++;
+    if (p->fail)
+        return err_set(e, "redis 127.0.0.1:1: Connection refused");
+    p->c = *c;
+    snprintf(p->old_public_id, sizeof p->old_public_id, "%s", old_public_id);
+    return 0;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s/%s", g_dir, from);
+    snprintf(b, sizeof b, "%s/%s", g_dir, to);
+    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    CHECK(in && out);
+    char buf[4096];
+    size_t n;
+    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        CHECK(fwrite(buf, 1, n, out) == n);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+/* A rotation published to other instances: the callback gets the new credential before the
+ * store commits and can veto it; a store that missed the rotation accepts the new secret against
+ * that credential, with its own row's limits. */
+static void test_rotation_published(void)
+{
+    struct keystore *a = open_store("pa.db");
+    struct key_info spec = {.budget_microusd = -1, .rpm = 7};
+    snprintf(spec.name, sizeof spec.name, "svc");
+    char old[KEY_SECRET_LEN + 1], fresh[KEY_SECRET_LEN + 1];
+    struct err e;
+    CHECK(keys_create(a, &spec, old, &e) == 0);
+    struct key_info k;
+    CHECK_EQ_INT(auth(a, old, &k), KEY_OK);
+    char old_id[13];
+    snprintf(old_id, sizeof old_id, "%s", k.public_id);
+    keystore_close(a); /* checkpoints the WAL, so the file alone is the store */
+    copy_file("pa.db", "pb.db");
+    a = open_store("pa.db");
+    struct keystore *b = open_store("pb.db");
+
+    /* publishing fails: nothing changed */
+    struct published p = {.fail = true};
+    CHECK(keys_rotate(a, "svc", publish, &p, fresh, &e) == -1);
+    CHECK(strstr(e.msg, "Connection refused") != NULL);
+    CHECK_EQ_INT(p.calls, 1);
+    CHECK_EQ_INT(auth(a, old, &k), KEY_OK);
+    CHECK_EQ_INT(k.rotated_ms, 0);
+
+    /* publishing succeeds: the callback saw the new public id, the salt and hash of the secret
+     * it returned, and the replaced public id; the secret is not in what it saw */
+    p.fail = false;
+    CHECK_MSG(keys_rotate(a, "svc", publish, &p, fresh, &e) == 0, "%s", e.msg);
+    CHECK_STR(p.c.name, "svc");
+    CHECK_STR(p.old_public_id, old_id);
+    CHECK(strncmp(fresh + 3, p.c.public_id, 12) == 0);
+    CHECK(memmem(&p.c, sizeof p.c, fresh + 16, 64) == NULL);
+    CHECK_EQ_INT(auth(a, fresh, &k), KEY_OK);
+    CHECK_EQ_INT(auth(a, old, &k), KEY_UNKNOWN);
+
+    /* the other store still has the old credential, and does not know the new public id */
+    CHECK_EQ_INT(auth(b, old, &k), KEY_OK);
+    CHECK_EQ_INT(auth(b, fresh, &k), KEY_UNKNOWN);
+    CHECK_STR(k.public_id, p.c.public_id);
+    char h[256];
+    snprintf(h, sizeof h, "Bearer %s", fresh);
+    memset(&k, 0, sizeof k);
+    CHECK_EQ_INT(keys_authenticate_with(b, h, strlen(h), &p.c, &k, &e), KEY_OK);
+    CHECK_STR(k.name, "svc");
+    CHECK_EQ_INT(k.rpm, 7);                   /* b's row */
+    CHECK_STR(k.public_id, p.c.public_id);    /* what admission checks is not retired */
+
+    /* the credential proves only its own secret */
+    snprintf(h, sizeof h, "Bearer %s", old);
+    CHECK_EQ_INT(keys_authenticate_with(b, h, strlen(h), &p.c, &k, &e), KEY_INVALID);
+    char bad[KEY_SECRET_LEN + 1];
+    memcpy(bad, fresh, sizeof bad);
+    bad[KEY_SECRET_LEN - 1] = bad[KEY_SECRET_LEN - 1] == '0' ? '1' : '0';
+    snprintf(h, sizeof h, "Bearer %s", bad);
+    CHECK_EQ_INT(keys_authenticate_with(b, h, strlen(h), &p.c, &k, &e), KEY_INVALID);
+    CHECK_EQ_INT(keys_authenticate_with(b, NULL, 0, &p.c, &k, &e), KEY_MISSING);
+
+    /* a name this store does not have, and a key this store revoked */
+    snprintf(h, sizeof h, "Bearer %s", fresh);
+    struct key_credential other = p.c;
+    snprintf(other.name, sizeof other.name, "stranger");
+    CHECK_EQ_INT(keys_authenticate_with(b, h, strlen(h), &other, &k, &e), KEY_INVALID);
+    CHECK(keys_revoke(b, "svc", &e) == 0);
+    CHECK_EQ_INT(keys_authenticate_with(b, h, strlen(h), &p.c, &k, &e), KEY_REVOKED);
+    keystore_close(a);
+    keystore_close(b);
+}
+
 static void test_lists_and_periods(void)
 {
     CHECK(key_list_allows("", "x"));
@@ -152,6 +262,7 @@ int main(void)
         return 1;
     RUN(test_lifecycle);
     RUN(test_secret_not_stored);
+    RUN(test_rotation_published);
     RUN(test_lists_and_periods);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
