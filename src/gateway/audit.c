@@ -500,7 +500,8 @@ static void *writer_main(void *arg)
             memcpy(a->last_error, e.msg, sizeof a->last_error);
             size_t total = n + a->n_rows;
             rows = xrealloc_array(rows, total ? total : 1, sizeof *rows);
-            memcpy(rows + n, a->rows, a->n_rows * sizeof *rows);
+            if (a->n_rows) /* a->rows is NULL when nothing was appended meanwhile */
+                memcpy(rows + n, a->rows, a->n_rows * sizeof *rows);
             free(a->rows);
             a->rows = rows;
             a->n_rows = a->cap_rows = total;
