@@ -59,7 +59,6 @@
 #define AUDIT_SCHEMA_VERSION 2
 #define AUDIT_PING_MS 1000
 #define AUDIT_FLUSH_MS 200
-#define AUDIT_MAX_PENDING 65536
 
 static const char g_schema[] =
     "CREATE TABLE audit ("
@@ -107,6 +106,11 @@ struct audit {
     pthread_cond_t wake, done;
     struct row *rows;          /* queued, in append order */
     size_t n_rows, cap_rows;
+    size_t n_committing;       /* rows the writer took from `rows` and is committing */
+    _Atomic size_t max_pending; /* AUDIT_MAX_PENDING unless set; written under mu */
+    size_t high_water;         /* store_high_water(max_pending); under mu */
+    _Atomic size_t n_pending;  /* n_committing + n_rows: written under mu, read without */
+    atomic_bool room;          /* n_pending < high_water; flipped under mu, each flip logged */
     uint64_t requested, completed;
     bool failed, stop;
     char last_error[ERR_MSG_MAX]; /* of the last failed commit; "" after a success */
@@ -432,6 +436,25 @@ static int commit_rows(struct audit *a, struct row *rows, size_t n, struct err *
     return rc;
 }
 
+/* Publishes the pending count and flips `room` when it crosses the high-water mark (under mu, or
+ * before the writer starts). Called wherever n_rows or n_committing changes. */
+static void count_pending(struct audit *a)
+{
+    size_t n = a->n_committing + a->n_rows;
+    atomic_store(&a->n_pending, n);
+    bool room = n < a->high_water;
+    if (room == atomic_load(&a->room))
+        return;
+    atomic_store(&a->room, room);
+    if (!room)
+        log_error("audit %s: %zu records wait for the database (high-water mark %zu of at most "
+                  "%zu); new completion requests are refused until they are committed", a->name,
+                  n, a->high_water, atomic_load(&a->max_pending));
+    else
+        log_warn("audit %s: %zu records wait for the database, below the high-water mark (%zu); "
+                 "completion requests are served again", a->name, n, a->high_water);
+}
+
 static void *writer_main(void *arg)
 {
     struct audit *a = arg;
@@ -453,6 +476,7 @@ static void *writer_main(void *arg)
             a->back_seg = journal_rotate(a->journal);
         a->rows = NULL;
         a->n_rows = a->cap_rows = 0;
+        a->n_committing = n; /* still pending: count_pending's total does not change */
         bool stopping = a->stop;
         pthread_mutex_unlock(&a->mu);
         struct err e;
@@ -476,7 +500,8 @@ static void *writer_main(void *arg)
             memcpy(a->last_error, e.msg, sizeof a->last_error);
             size_t total = n + a->n_rows;
             rows = xrealloc_array(rows, total ? total : 1, sizeof *rows);
-            memcpy(rows + n, a->rows, a->n_rows * sizeof *rows);
+            if (a->n_rows) /* a->rows is NULL when nothing was appended meanwhile */
+                memcpy(rows + n, a->rows, a->n_rows * sizeof *rows);
             free(a->rows);
             a->rows = rows;
             a->n_rows = a->cap_rows = total;
@@ -489,6 +514,8 @@ static void *writer_main(void *arg)
                 a->last_error[0] = 0;
             }
         }
+        a->n_committing = 0;
+        count_pending(a);
         a->failed = rc != 0;
         a->completed = gen;
         pthread_cond_broadcast(&a->done);
@@ -546,6 +573,7 @@ static int replay_line(void *arg, const char *line, size_t len, struct err *e)
     if (audit_journal_decode(line, len, &id, &ts, &body, e))
         return -1;
     queue(arg, id, ts, body);
+    count_pending(arg);
     free(id);
     return 0;
 }
@@ -562,6 +590,10 @@ int audit_open(const char *path, const char *journal_dir, struct audit **out, st
     a->ops = ops;
     a->db = db;
     atomic_init(&a->available, ops->ping ? ops->ping(db) : true);
+    atomic_init(&a->max_pending, AUDIT_MAX_PENDING);
+    a->high_water = store_high_water(AUDIT_MAX_PENDING);
+    atomic_init(&a->n_pending, 0);
+    atomic_init(&a->room, true);
     uint8_t rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
         uint64_t t = clock_now_ns() ^ ((uint64_t)getpid() << 32);
@@ -627,12 +659,13 @@ int audit_append(struct audit *a, const struct audit_record *r, struct err *e)
         json_decref(j);
     }
     pthread_mutex_lock(&a->mu);
-    if (a->n_rows >= AUDIT_MAX_PENDING) {
+    size_t max = atomic_load(&a->max_pending);
+    if (a->n_committing + a->n_rows >= max) {
         pthread_mutex_unlock(&a->mu);
         free(body);
         free(line);
-        return err_set(e, "audit %s: %d records wait for the database; this one is lost", a->name,
-                       AUDIT_MAX_PENDING);
+        return err_set(e, "audit %s: %zu records wait for the database; this one is lost", a->name,
+                       max);
     }
     if (a->journal) {
         struct err je;
@@ -643,6 +676,7 @@ int audit_append(struct audit *a, const struct audit_record *r, struct err *e)
     }
     free(line);
     queue(a, id, r->ts_ms, body);
+    count_pending(a);
     pthread_mutex_unlock(&a->mu);
     return 0;
 }
@@ -660,6 +694,21 @@ int audit_flush(struct audit *a, struct err *e)
 }
 
 bool audit_available(const struct audit *a) { return atomic_load(&a->available); }
+
+size_t audit_pending(const struct audit *a) { return atomic_load(&a->n_pending); }
+
+bool audit_has_room(const struct audit *a) { return atomic_load(&a->room); }
+
+size_t audit_max_pending(const struct audit *a) { return atomic_load(&a->max_pending); }
+
+void audit_set_max_pending(struct audit *a, size_t n)
+{
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&a->max_pending, n ? n : 1);
+    a->high_water = store_high_water(n ? n : 1);
+    count_pending(a);
+    pthread_mutex_unlock(&a->mu);
+}
 
 void audit_close(struct audit *a)
 {

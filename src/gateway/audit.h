@@ -56,10 +56,27 @@ struct audit;
  * be down: the writer connects when it can). journal_dir: NULL for no journal; else this
  * instance's journal lives there and earlier runs' journals are replayed. *out: audit_close. */
 int audit_open(const char *path, const char *journal_dir, struct audit **out, struct err *e);
-/* Serializes, journals (one write(2)) and queues a record; never waits on the database. */
+#define AUDIT_MAX_PENDING 65536 /* records kept while the database refuses writes, unless
+                                   audit_set_max_pending says otherwise; beyond, an append is
+                                   refused (the record lost, with an error) */
+
+/* Serializes, journals (one write(2)) and queues a record; never waits on the database. -1 (the
+ * record not kept) when audit_max_pending records already wait. */
 int audit_append(struct audit *a, const struct audit_record *r, struct err *e);
 /* Waits until everything appended is committed. */
 int audit_flush(struct audit *a, struct err *e);
+/* Records appended but not committed, those the writer is committing included. One atomic
+ * load (no lock). */
+size_t audit_pending(const struct audit *a);
+/* Sets the most records kept pending (n >= 1; AUDIT_MAX_PENDING until set) and with it the
+ * high-water mark (store.h: store_high_water). For postgres.max_pending and tests; call it before
+ * the first append. */
+void audit_set_max_pending(struct audit *a, size_t n);
+size_t audit_max_pending(const struct audit *a);
+/* Whether the pending records are below the high-water mark: false from the append that reaches
+ * it until a commit brings them below again (each flip logged once). One atomic load: for
+ * admission. */
+bool audit_has_room(const struct audit *a);
 /* Whether the store took the last commit or answered the last ping; no I/O (always true for
  * SQLite). */
 bool audit_available(const struct audit *a);

@@ -858,10 +858,10 @@ static int parse_privacy(struct ctx *c, const yaml_node_t *root, struct privacy_
     return 0;
 }
 
-/* postgres: { on_unavailable } -- for a ledger or audit trail at a postgres:// URL */
+/* postgres: { on_unavailable, max_pending } -- for a ledger or audit trail at a postgres:// URL */
 static int parse_postgres(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
-    static const char *const keys[] = {"on_unavailable", NULL};
+    static const char *const keys[] = {"on_unavailable", "max_pending", NULL};
     yaml_node_t *n;
     char path[64];
     if (get_map(c, root, "postgres", "", keys, path, sizeof path, &n))
@@ -869,7 +869,10 @@ static int parse_postgres(struct ctx *c, const yaml_node_t *root, struct config 
     if (!n)
         return 0;
     char *mode = NULL;
-    if (get_str(c, n, "on_unavailable", path, false, false, &mode))
+    /* at least 16 rows, so the high-water mark (store.h) leaves a reserve; at most 10M (some
+     * GB of memory for an audit trail with content) */
+    if (get_int(c, n, "max_pending", path, 16, 10000000, NULL, &cfg->postgres_max_pending) ||
+        get_str(c, n, "on_unavailable", path, false, false, &mode))
         return -1;
     int rc = 0;
     if (mode && !strcmp(mode, "open"))

@@ -169,6 +169,9 @@ struct config {
     struct redis_config *redis; /* NULL: no Redis, limits are this instance's own */
     bool postgres_fail_open;    /* postgres.on_unavailable: open (serve, retry commits) |
                                    closed (refuse with 503 while down; default) */
+    int64_t postgres_max_pending; /* postgres.max_pending: rows (ledger) and records (audit) a
+                                     store in PostgreSQL keeps while the database is down;
+                                     0: the stores' own (LEDGER_MAX_PENDING, AUDIT_MAX_PENDING) */
     struct server_config server;
     struct tier_config *tiers;
     size_t n_tiers;

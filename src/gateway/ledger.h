@@ -27,8 +27,10 @@
 
 #define LEDGER_BATCH_ROWS 256        /* a full batch is committed at once */
 #define LEDGER_FLUSH_INTERVAL_MS 200 /* rows are committed within about this long */
-#define LEDGER_MAX_PENDING 16384     /* rows kept while the database refuses writes; beyond, an
-                                        append is refused (and the row lost, with an error) */
+#define LEDGER_MAX_PENDING 16384     /* rows kept while the database refuses writes, unless
+                                        ledger_set_max_pending says otherwise; beyond, an append
+                                        is refused (and the row lost, with an error). The server
+                                        stops serving before: ledger_has_room */
 
 struct ledger_row {
     int64_t ts_ms;         /* wall clock, ms since the epoch, when the request arrived */
@@ -56,13 +58,23 @@ struct ledger;
 int ledger_open(const char *target, const char *journal_dir, struct ledger **out, struct err *e);
 /* Copies the row (strings included) into the pending batch and, with a journal, writes it there
  * (one write(2), no fsync: a few microseconds); never waits on the database. Returns -1 (row not
- * kept) only when LEDGER_MAX_PENDING rows already wait because commits keep failing. */
+ * kept) only when ledger_max_pending rows already wait because commits keep failing. */
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e);
 /* Waits until every row appended before the call is committed; -1 if the commit failed (the
  * rows stay pending and are retried). */
 int ledger_flush(struct ledger *l, struct err *e);
-/* Rows appended but not yet committed. */
+/* Rows appended but not yet committed. One atomic load (no lock): exact as of the last append
+ * or commit; a read racing the writer may still count rows it is committing just now. */
 size_t ledger_pending(const struct ledger *l);
+/* Sets the most rows kept pending (n >= 1; LEDGER_MAX_PENDING until set) and with it the
+ * high-water mark (store.h: store_high_water). For postgres.max_pending and tests; call it before
+ * the first append. */
+void ledger_set_max_pending(struct ledger *l, size_t n);
+size_t ledger_max_pending(const struct ledger *l);
+/* Whether the pending rows are below the high-water mark: false from the append that reaches it
+ * until a commit brings them below again (each flip is logged once). One atomic load: for
+ * admission, which refuses new requests while it is false. */
+bool ledger_has_room(const struct ledger *l);
 /* Whether the database took the last commit or answered the last ping (the writer pings about
  * once a second when idle; always true for SQLite). No I/O: for /health and fail-closed
  * admission. */

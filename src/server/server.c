@@ -13,6 +13,11 @@
  *           EV_FINISH  final chunk / JSON body, ledger row, metrics, exchange freed
  *   client gone (on_close) -> backend_cancel, ledger row with status 499, exchange freed
  *
+ * Before the handler parses anything it refuses with 503: when the ledger's or the audit trail's
+ * database is down and postgres.on_unavailable is closed (stores_down), and in either mode when
+ * their pending rows have reached the high-water mark (stores_have_room), so that every request
+ * served has its ledger row and audit record.
+ *
  * Everything runs on the loop thread.
  */
 #include "server/server.h"
@@ -58,6 +63,9 @@ struct server {
     struct audit *audit;       /* NULL: no audit trail */
     struct shared *shared;     /* NULL: limits are this instance's own (no redis: section) */
     struct privacy *audit_mask; /* masks content stored in the trail (audit_content) */
+    size_t n_unrecorded;       /* exchanges whose ledger row and audit record are still to come:
+                                  each holds a row below the stores' hard caps (stores_have_room) */
+    bool said_rowless;         /* logged that refusals go unrecorded; reset when there is room */
 };
 
 /* The restorer of one tool call's arguments. */
@@ -103,6 +111,9 @@ struct exchange {
     size_t n_call_restorers;
     char request_sha256[65];   /* of the request's text as received ("" before parsing) */
     struct buf answer;         /* with an audit trail: the answer's text, as the client got it */
+    bool owes_row;             /* counted in srv->n_unrecorded until record() */
+    bool rowless;              /* a refusal that would take a row a request in flight needs: not
+                                  in the ledger or the audit trail (stores_have_room) */
 };
 
 static int64_t wall_now_ms(void)
@@ -256,6 +267,10 @@ static void record(struct exchange *x, int status, const char *error)
 {
     struct server *s = x->srv;
     uint64_t now = loop_now_ms(s->loop);
+    if (x->owes_row) {
+        s->n_unrecorded--;
+        x->owes_row = false;
+    }
     if (x->admitted) {
         limits_settle(s->limits, &x->key, wall_now_ms(), &x->ticket, x->cost_microusd,
                       x->prompt_tokens + x->completion_tokens);
@@ -263,7 +278,7 @@ static void record(struct exchange *x, int status, const char *error)
     }
     int64_t latency = (int64_t)(now - x->t_start_ms);
     int64_t ttft = x->t_first_ms ? (int64_t)(x->t_first_ms - x->t_start_ms) : -1;
-    if (s->ledger) {
+    if (s->ledger && !x->rowless) {
         struct ledger_row row = {
             .ts_ms = x->wall_ms,
             .request_id = x->req ? x->req->id : "-",
@@ -283,7 +298,7 @@ static void record(struct exchange *x, int status, const char *error)
         if (ledger_append(s->ledger, &row, &e))
             log_error("ledger: %s", e.msg);
     }
-    if (s->audit)
+    if (s->audit && !x->rowless)
         record_audit(x, status, error);
     struct metrics_request m = {
         .route = x->dec.route,
@@ -326,6 +341,8 @@ static void restorers_free(struct exchange *x)
 
 static void exchange_free(struct exchange *x)
 {
+    if (x->owes_row)
+        x->srv->n_unrecorded--;
     if (x->call_active) {
         backend_cancel(x->backend, &x->call);
         x->call_active = false;
@@ -907,12 +924,51 @@ static bool stores_down(const struct server *s)
     return (s->ledger && !ledger_available(s->ledger)) || (s->audit && !audit_available(s->audit));
 }
 
+/* Whether the ledger and the audit trail keep the rows of one more request (x, already counted in
+ * s->n_unrecorded). Atomic reads only, and exact enough: the loop thread is the only one that
+ * appends, so a store's count can only be lower than read (its writer commits meanwhile), never
+ * higher. For each store:
+ *  - its pending rows are below its high-water mark (ledger_has_room, store.h); else new
+ *    requests wait until the writer has committed them, and the refusals' rows go to the reserve
+ *    above the mark;
+ *  - its hard cap leaves a row for every exchange not yet recorded, x included (*spare): the
+ *    requests in flight were served or are being served, and their rows must be kept whatever
+ *    comes meanwhile. Without it x is refused and not recorded either.
+ * why: for the 503 (how many rows wait, and where). */
+static bool stores_have_room(const struct server *s, bool *spare, char *why, size_t size)
+{
+    bool room = true;
+    *spare = true;
+    why[0] = 0;
+    if (s->ledger) {
+        size_t pending = ledger_pending(s->ledger);
+        bool fits = pending + s->n_unrecorded <= ledger_max_pending(s->ledger);
+        if (!fits || !ledger_has_room(s->ledger)) {
+            snprintf(why, size, "%zu ledger rows wait for the database", pending);
+            room = false;
+        }
+        *spare &= fits;
+    }
+    if (s->audit) {
+        size_t pending = audit_pending(s->audit);
+        bool fits = pending + s->n_unrecorded <= audit_max_pending(s->audit);
+        if ((!fits || !audit_has_room(s->audit)) && room) {
+            snprintf(why, size, "%zu audit records wait for the database", pending);
+            room = false;
+        }
+        *spare &= fits;
+    }
+    return room;
+}
+
 static void handle_completion(struct server *s, struct http_conn *c, const struct http_request *hr,
                               enum api_endpoint ep)
 {
     struct exchange *x = xcalloc(1, sizeof *x);
     mask_stream_init(&x->text_restorer);
     x->srv = s;
+    x->owes_row = true;
+    s->n_unrecorded++;
     x->api = api_dialect(ep);
     x->conn = c;
     x->t_start_ms = loop_now_ms(s->loop);
@@ -931,6 +987,23 @@ static void handle_completion(struct server *s, struct http_conn *c, const struc
         fail_exchange(x, &ae, "1");
         return;
     }
+    bool spare;
+    char why[128];
+    if (!stores_have_room(s, &spare, why, sizeof why)) {
+        /* open mode during an outage (or any mode while a backlog drains): serve nothing whose
+         * row might not be kept. The refusal is recorded unless that would take a row a request
+         * in flight needs. */
+        x->rowless = !spare;
+        if (x->rowless && !s->said_rowless)
+            log_error("%s, to the hard cap; refusals are not recorded until there is room", why);
+        s->said_rowless |= x->rowless;
+        api_error_set(&ae, 503, "server_error", NULL, NULL,
+                      "Not served: %s, and a request served now might not be recorded; retry "
+                      "once they are committed.", why);
+        fail_exchange(x, &ae, "1");
+        return;
+    }
+    s->said_rowless = false;
     const char *retry_after = NULL;
     if (s->keys && authenticate(x, hr, &ae, &retry_after)) {
         fail_exchange(x, &ae, retry_after);
@@ -1015,12 +1088,27 @@ static void handle_health(struct server *s, struct http_conn *c)
         if (!up)
             json_object_set_new(root, "status", json_string("degraded"));
     }
+    /* rows waiting past the high-water mark: new requests are refused until they are committed */
+    bool room = (!s->ledger || ledger_has_room(s->ledger)) &&
+                (!s->audit || audit_has_room(s->audit));
     if (uses_postgres(s)) { /* the ledger or trail in PostgreSQL: down degrades (or closes) */
         bool up = !stores_down(s);
         json_object_set_new(root, "postgres", json_string(up ? "ok" : "unavailable"));
+        json_t *pending = json_object(); /* rows waiting for a commit, per store */
+        if (s->ledger)
+            json_object_set_new(pending, "ledger",
+                                json_integer((json_int_t)ledger_pending(s->ledger)));
+        if (s->audit)
+            json_object_set_new(pending, "audit",
+                                json_integer((json_int_t)audit_pending(s->audit)));
+        json_object_set_new(root, "pending", pending);
         if (!up)
             json_object_set_new(root, "status", json_string("degraded"));
     }
+    if (uses_postgres(s) || !room)
+        json_object_set_new(root, "room", json_string(room ? "ok" : "full"));
+    if (!room)
+        json_object_set_new(root, "status", json_string("degraded"));
     char *j = json_dumps(root, JSON_COMPACT);
     respond_json(c, 200, j);
     free(j);
@@ -1146,6 +1234,8 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     if (cfg->server.ledger && *cfg->server.ledger &&
         ledger_open(cfg->server.ledger, journal, &s->ledger, e))
         goto fail;
+    if (s->ledger && cfg->postgres_max_pending && pg_is_url(cfg->server.ledger))
+        ledger_set_max_pending(s->ledger, (size_t)cfg->postgres_max_pending);
     if (cfg->server.keys && keystore_open(cfg->server.keys, true, &s->keys, e))
         goto fail;
     s->limits = limits_new(spent_from_ledger, s);
@@ -1155,6 +1245,8 @@ int server_new(const struct config *cfg, struct server **out, struct err *e)
     }
     if (cfg->server.audit && audit_open(cfg->server.audit, journal, &s->audit, e))
         goto fail;
+    if (s->audit && cfg->postgres_max_pending && pg_is_url(cfg->server.audit))
+        audit_set_max_pending(s->audit, (size_t)cfg->postgres_max_pending);
     if (cfg->server.audit_content) {
         struct privacy_options all = {.builtin_mask = (UINT64_C(1) << PK_BUILTIN_COUNT) - 1};
         if (privacy_new(&all, &s->audit_mask, e))

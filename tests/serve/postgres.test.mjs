@@ -3,7 +3,10 @@
 // across both with the ledger in PostgreSQL; an instance SIGKILLed under load loses no ledger row
 // of a request whose client got a complete answer (its journal is replayed when it restarts) and
 // the audit chain the two wrote together verifies; PostgreSQL stopped fails closed (503 with
-// Retry-After, /health degraded, the log names the address) until it is back.
+// Retry-After, /health degraded, the log names the address) until it is back; with
+// on_unavailable: open a third instance serves through the outage until its rows reach the
+// high-water mark (postgres.max_pending: 40, mark 30), then refuses (503, /health "room":
+// "full") until they are committed, and every request it served has its row afterwards.
 import { spawn, execFileSync, execSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -170,6 +173,64 @@ await test('PostgreSQL down: fail closed (503, Retry-After, /health, the log); b
          'the 503s are in the ledger');
   const v = execFileSync(BATON, ['audit', '--audit', URL, 'verify']).toString();
   assert(v.includes('chain intact'), v);
+});
+
+await test('PostgreSQL down, on_unavailable: open: served up to the high-water mark, then 503 until the backlog is committed', async () => {
+  const C = await startBaton(`
+server: { ledger: "${URL}", audit: "${URL}", journal: ${join(dir, 'c-journal')} }
+postgres: { on_unavailable: open, max_pending: 40 }
+tiers:
+  - { name: cheap, kind: openai, base_url: ${fake.url}, model: "cheap/echo", price: { input: 0, output: 1.0 } }
+`);
+  const t0 = Date.now();
+  eq((await post(C, 'none')).status, 200);
+  await sleep(600); // committed: nothing waits
+  eq((await health(C)).room, 'ok');
+  pgStop();
+  const served = [], refused = [];
+  for (let i = 0; i < 50; i++) { // one at a time: the count is exact
+    const r = await post(C, 'none');
+    if (r.status === 200) served.push(r.headers.get('x-request-id'));
+    else refused.push(r);
+  }
+  // 40 rows at most, mark at 40 - 40/4 = 30: 30 served, then refusals (10 of them recorded)
+  eq(served.length, 30, 'served during the outage');
+  eq(refused.length, 20, 'refused');
+  for (const r of refused) {
+    eq(r.status, 503);
+    eq(r.headers.get('retry-after'), '1');
+  }
+  assert(/: 30 ledger rows wait for the database/.test(refused[0].body.error.message),
+         refused[0].body.error.message);
+  const h = await health(C);
+  eq(h.room, 'full');
+  eq(h.status, 'degraded');
+  eq(h.pending.ledger, 40);
+  eq(h.pending.audit, 40);
+  const said = (s) => C.stderr().split(s).length - 1;
+  eq(said('new completion requests are refused until they are committed'), 2, 'logged once per store');
+  eq(said('refusals are not recorded until there is room'), 1, 'logged once');
+  assert(!C.stderr().includes('this request is not recorded'), 'no served request lost its row');
+  pgStart();
+  let room = false;
+  for (let i = 0; i < 60 && !room; i++) {
+    await sleep(100);
+    room = (await health(C)).room === 'ok';
+  }
+  assert(room, '/health says there is room again');
+  eq(said('completion requests are served again'), 2, 'logged once per store');
+  const r = await post(C, 'none');
+  eq(r.status, 200);
+  served.push(r.headers.get('x-request-id'));
+  await sleep(600);
+  const rows = psql(`SELECT request_id, status FROM baton_ledger WHERE ts_ms >= ${t0}`).split('\n');
+  const ok = new Set(rows.filter((l) => l.endsWith('|200')).map((l) => l.split('|')[0]));
+  const missing = served.filter((id) => !ok.has(id));
+  eq(missing.length, 0, `served requests without a ledger row (${missing.slice(0, 3)})`);
+  eq(rows.length, 32 + 10, 'the served ones and the refusals the reserve took');
+  eq(psql(`SELECT count(*) FROM baton_audit WHERE ts_ms >= ${t0}`), String(rows.length),
+     'one audit record per ledger row');
+  await stop(C);
 });
 
 await stop(A);

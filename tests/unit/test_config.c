@@ -221,7 +221,8 @@ static void test_every_key(void)
 }
 
 /* PostgreSQL URLs are kept as they are (not resolved against the config's directory) and
- * checked with libpq's parser; journal and postgres.on_unavailable. */
+ * checked with libpq's parser; journal, postgres.on_unavailable and postgres.max_pending (0, the
+ * stores' own, unless given; at least 16 so the high-water mark keeps a reserve). */
 static void test_postgres(void)
 {
     struct config *c = parse_ok("server: { ledger: \"postgres://u:pw@db:5433/b\", audit:"
@@ -232,12 +233,15 @@ static void test_postgres(void)
         CHECK_STR(c->server.audit, "postgresql:///b?host=/run/pg");
         CHECK_STR(c->server.journal, "/etc/baton/j");
         CHECK(c->postgres_fail_open);
+        CHECK_EQ_INT(c->postgres_max_pending, 0);
         config_free(c);
     }
-    c = parse_ok("server: { journal: \"\" }\npostgres: { on_unavailable: closed }\n" TIERS, NULL);
+    c = parse_ok("server: { journal: \"\" }\n"
+                 "postgres: { on_unavailable: closed, max_pending: 16 }\n" TIERS, NULL);
     if (c) {
         CHECK_STR(c->server.journal, "");
         CHECK(!c->postgres_fail_open);
+        CHECK_EQ_INT(c->postgres_max_pending, 16);
         config_free(c);
     }
     struct err e = {{0}};
@@ -249,7 +253,13 @@ static void test_postgres(void)
     EXPECT_ERR("postgres: { on_unavailable: maybe }\n" TIERS,
                "<config>:1: postgres.on_unavailable: expected open or closed");
     EXPECT_ERR("postgres: { url: x }\n" TIERS,
-               "<config>:1: postgres: unknown key 'url' (expected one of: on_unavailable)");
+               "<config>:1: postgres: unknown key 'url' (expected one of: on_unavailable, "
+               "max_pending)");
+    EXPECT_ERR("postgres: { max_pending: 15 }\n" TIERS,
+               "<config>:1: postgres.max_pending: expected an integer in 16..10000000, got '15'");
+    EXPECT_ERR("postgres: { max_pending: \"100\" }\n" TIERS,
+               "<config>:1: postgres.max_pending: expected an integer, got the quoted string "
+               "\"100\"");
 }
 
 static void test_prices(void)

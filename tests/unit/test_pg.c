@@ -2,7 +2,9 @@
  * (pg_fixture.h): batched commits and reports through the URL, replays that are idempotent,
  * settled rows that survive SIGKILL of the writing process (journal), one audit chain from two
  * writers and verify finding edited, deleted, inserted and reordered records, an outage (rows
- * kept, availability reported, committed when the server is back), URL errors. It prints the
+ * kept, availability reported, committed when the server is back), the high-water mark an outage
+ * reaches (room gone at the mark, appends refused only at the hard cap, room back once the rows
+ * are committed), URL errors. It prints the
  * measured cost of a journaled append and of a batch commit. */
 #include "check.h"
 #include "pg_fixture.h"
@@ -11,6 +13,7 @@
 #include "gateway/audit.h"
 #include "gateway/ledger.h"
 #include "gateway/pg.h"
+#include "gateway/store.h"
 
 #include <libpq-fe.h>
 #include <signal.h>
@@ -384,6 +387,81 @@ static void test_outage(void)
     CHECK_EQ_INT(report_requests(g_pg.url, NULL), 20);
 }
 
+static struct audit_record audit_rec(int i)
+{
+    static char ids[64];
+    snprintf(ids, sizeof ids, "chatcmpl-%d", i);
+    return (struct audit_record){.ts_ms = 1700000000000 + i, .request_id = ids, .caller = "room",
+                                 .tier = "small", .reason = "default", .policy = "none",
+                                 .kinds = "", .status = 200};
+}
+
+/* An outage with small caps (40 rows: high-water mark 30, store.h): the room flag drops at the
+ * append that reaches the mark, appends are still kept up to the cap (the reserve: requests in
+ * flight, refusals) and refused past it, and the room comes back once the writers have committed
+ * the backlog after the server returns. Ledger and audit trail alike. */
+static void test_room(void)
+{
+    CHECK_EQ_INT(store_high_water(LEDGER_MAX_PENDING), LEDGER_MAX_PENDING - STORE_RESERVE_ROWS);
+    CHECK_EQ_INT(store_high_water(40), 30);
+    sql("TRUNCATE baton_ledger");
+    long long audit_before = sql_int("SELECT count(*) FROM baton_audit");
+    struct ledger *l;
+    struct audit *a;
+    struct err e;
+    CHECK(ledger_open(g_pg.url, tmp_path("jr"), &l, &e) == 0);
+    CHECK(audit_open(g_pg.url, tmp_path("jr"), &a, &e) == 0);
+    CHECK_EQ_INT(ledger_max_pending(l), LEDGER_MAX_PENDING);
+    CHECK_EQ_INT(audit_max_pending(a), AUDIT_MAX_PENDING);
+    ledger_set_max_pending(l, 40);
+    audit_set_max_pending(a, 40);
+    CHECK_EQ_INT(ledger_max_pending(l), 40);
+    CHECK(ledger_has_room(l) && audit_has_room(a));
+    CHECK(pgfx_pause(&g_pg) == 0);
+    for (int i = 0; i < 29; i++) {
+        struct ledger_row r = row(i, "room");
+        struct audit_record ar = audit_rec(i);
+        CHECK(ledger_append(l, &r, &e) == 0);
+        CHECK(audit_append(a, &ar, &e) == 0);
+    }
+    usleep(300000); /* the writers try (and fail) a commit meanwhile: the count holds */
+    CHECK_EQ_INT(ledger_pending(l), 29);
+    CHECK_EQ_INT(audit_pending(a), 29);
+    CHECK(ledger_has_room(l) && audit_has_room(a));
+    for (int i = 29; i < 40; i++) { /* the 30th reaches the mark; the reserve takes the rest */
+        struct ledger_row r = row(i, "room");
+        struct audit_record ar = audit_rec(i);
+        CHECK(ledger_append(l, &r, &e) == 0);
+        CHECK(audit_append(a, &ar, &e) == 0);
+        CHECK(!ledger_has_room(l) && !audit_has_room(a));
+    }
+    struct ledger_row r = row(40, "room");
+    struct audit_record ar = audit_rec(40);
+    CHECK(ledger_append(l, &r, &e) == -1); /* the hard cap */
+    CHECK_MSG(strstr(e.msg, "40 rows wait") != NULL, "%s", e.msg);
+    CHECK(audit_append(a, &ar, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "40 records wait") != NULL, "%s", e.msg);
+    CHECK_EQ_INT(ledger_pending(l), 40);
+    CHECK_EQ_INT(audit_pending(a), 40);
+    CHECK(!ledger_has_room(l) && !audit_has_room(a));
+    CHECK(pgfx_resume(&g_pg) == 0);
+    bool room = false;
+    for (int t = 0; t < 80 && !room; t++) {
+        usleep(100000);
+        room = ledger_has_room(l) && audit_has_room(a);
+    }
+    CHECK_MSG(room, "no room 8 s after the server came back (%zu rows, %zu records wait)",
+              ledger_pending(l), audit_pending(a));
+    CHECK(ledger_flush(l, &e) == 0);
+    CHECK(audit_flush(a, &e) == 0);
+    CHECK_EQ_INT(ledger_pending(l), 0);
+    CHECK_EQ_INT(audit_pending(a), 0);
+    ledger_close(l);
+    audit_close(a);
+    CHECK_EQ_INT(report_requests(g_pg.url, NULL), 40);
+    CHECK_EQ_INT(sql_int("SELECT count(*) FROM baton_audit"), audit_before + 40);
+}
+
 static void test_urls(void)
 {
     struct err e;
@@ -475,6 +553,7 @@ int main(void)
     RUN(test_audit_replay);
     RUN(test_costs);
     RUN(test_outage);
+    RUN(test_room);
     pgfx_stop(&g_pg); /* removes g_tmp too */
     return check_report();
 }
