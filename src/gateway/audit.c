@@ -38,6 +38,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "gateway/journal.h"
 #include "gateway/pg.h"
@@ -120,12 +121,7 @@ void audit_sha256_hex(const void *data, size_t len, char hex[65])
 {
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256(data, len, h);
-    static const char d[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        hex[2 * i] = d[h[i] >> 4];
-        hex[2 * i + 1] = d[h[i] & 15];
-    }
-    hex[64] = 0;
+    hex_encode(hex, h, sizeof h);
 }
 
 static void chain_hash(const char *prev, const char *record, char out[65])
@@ -139,12 +135,7 @@ static void chain_hash(const char *prev, const char *record, char out[65])
     EVP_DigestUpdate(c, record, strlen(record));
     EVP_DigestFinal_ex(c, h, &n);
     EVP_MD_CTX_free(c);
-    static const char d[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[2 * i] = d[h[i] >> 4];
-        out[2 * i + 1] = d[h[i] & 15];
-    }
-    out[64] = 0;
+    hex_encode(out, h, sizeof h);
 }
 
 /* ---------------------------------------------------------------------------------------------

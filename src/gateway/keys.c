@@ -25,6 +25,7 @@
 #include "gateway/keys.h"
 
 #include "base/alloc.h"
+#include "base/hex.h"
 
 #include <openssl/sha.h>
 #include <sqlite3.h>
@@ -251,16 +252,6 @@ static int random_bytes(unsigned char *p, size_t n, struct err *e)
     return 0;
 }
 
-static void hex(char *out, const unsigned char *p, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 static void hash_secret(const unsigned char salt[SALT_BYTES], const char *secret, size_t len,
                         unsigned char out[SHA256_DIGEST_LENGTH])
 {
@@ -288,8 +279,8 @@ static int make_secret(struct fresh *f, struct err *e)
         random_bytes(f->salt, sizeof f->salt, e))
         return -1;
     char sec_hex[65];
-    hex(f->public_id, pub, sizeof pub);
-    hex(sec_hex, sec, sizeof sec);
+    hex_encode(f->public_id, pub, sizeof pub);
+    hex_encode(sec_hex, sec, sizeof sec);
     snprintf(f->secret, sizeof f->secret, "bt_%s_%s", f->public_id, sec_hex);
     hash_secret(f->salt, f->secret, strlen(f->secret), f->hash);
     memset(sec, 0, sizeof sec);

@@ -8,6 +8,7 @@
 #include "gateway/shared.h"
 
 #include "base/alloc.h"
+#include "base/hex.h"
 #include "base/log.h"
 #include "gateway/ledger.h"
 
@@ -364,31 +365,6 @@ int shared_revoke(const struct redis_config *rc, const char *name, struct err *e
     return rc_;
 }
 
-static void to_hex(char *out, const unsigned char *p, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-/* Decodes exactly 2n lowercase hex digits; false on anything else. */
-static bool from_hex(unsigned char *out, size_t n, const char *s, size_t len)
-{
-    if (len != 2 * n)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return false;
-        out[i / 2] = (unsigned char)(i % 2 ? (out[i / 2] << 4) | v : v);
-    }
-    return true;
-}
-
 int shared_rotate(const struct redis_config *rc, const struct key_credential *c,
                   const char *old_public_id, struct err *e)
 {
@@ -402,8 +378,8 @@ int shared_rotate(const struct redis_config *rc, const struct key_credential *c,
     snprintf(pid_new, sizeof pid_new, "%spid:%s", rc->prefix, c->public_id);
     snprintf(pid_old, sizeof pid_old, "%spid:%s", rc->prefix, old_public_id);
     char salt[2 * KEY_SALT_BYTES + 1], hash[2 * KEY_HASH_BYTES + 1], now[24];
-    to_hex(salt, c->salt, sizeof c->salt);
-    to_hex(hash, c->hash, sizeof c->hash);
+    hex_encode(salt, c->salt, sizeof c->salt);
+    hex_encode(hash, c->hash, sizeof c->hash);
     snprintf(now, sizeof now, "%" PRId64, wall_ms());
     const char *keys[4] = {cred, retired, pid_new, pid_old};
     const char *args[7] = {c->public_id, old_public_id, c->name, salt, hash, now, rc->prefix};
@@ -438,8 +414,8 @@ int shared_credential(struct shared *s, const char *public_id, struct key_creden
         snprintf(out->public_id, sizeof out->public_id, "%s", public_id);
         bool ok = name->len >= 1 && name->len <= KEY_NAME_MAX &&
                   salt->type == REDIS_REPLY_STRING && hash->type == REDIS_REPLY_STRING &&
-                  from_hex(out->salt, sizeof out->salt, salt->str, salt->len) &&
-                  from_hex(out->hash, sizeof out->hash, hash->str, hash->len);
+                  hex_decode(out->salt, sizeof out->salt, salt->str, salt->len) &&
+                  hex_decode(out->hash, sizeof out->hash, hash->str, hash->len);
         if (ok) {
             memcpy(out->name, name->str, name->len);
             size_t slot = s->n_creds < CRED_CACHE ? s->n_creds++ : s->next_cred++ % CRED_CACHE;
