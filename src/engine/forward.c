@@ -156,23 +156,41 @@ static inline void mm_store(float *restrict y, const float *restrict d, const fl
 }
 
 /* Rows [r0, r1) of a part with packed weights, all tokens: whole groups of KERNELS_PACK_ROWS
- * rows against up to KERNELS_PACK_COLS tokens at a time; only rows in [r0, r1) are written. */
+ * rows against up to KERNELS_PACK_COLS tokens at a time; only rows in [r0, r1) are written.
+ * Tokens go in blocks of about MM_ACT_BLOCK_BYTES of quantized activations, every row group of
+ * the range against one block before the next: the block stays in L2 while the groups pass
+ * (all 512 tokens of a prompt against K = 2048 are 1.2 MB of q8_K, more than a core's L2), and
+ * the range's weights, read again per block, come from L2/L3. 256 KB measured 2-5% faster
+ * prompts than no blocking on Llama-3.2-1B (pp512 232-239 against 226-233 tok/s, alternating),
+ * 128 KB slower, 512 KB no better; qwen2.5-0.5b unchanged. Blocks are whole tiles, so every
+ * tile, and every result, is the same as without blocking. */
+#define MM_ACT_BLOCK_BYTES ((size_t)256 << 10)
+
 static void mm_packed_rows(const struct mm_job *j, const struct mm_part *pt, int64_t r0, int64_t r1)
 {
     const struct weight *w = pt->w;
     float tile[KERNELS_PACK_COLS * KERNELS_PACK_ROWS];
-    for (int64_t g = r0 / KERNELS_PACK_ROWS; g * KERNELS_PACK_ROWS < r1; g++) {
-        int64_t g0 = g * KERNELS_PACK_ROWS;
-        int64_t lo = r0 > g0 ? r0 : g0, hi = g0 + KERNELS_PACK_ROWS < r1 ? g0 + KERNELS_PACK_ROWS : r1;
-        const void *pw = (const char *)w->packed + (size_t)g * w->packed_group;
-        for (int64_t t = 0; t < j->T; t += KERNELS_PACK_COLS) {
-            int nc = j->T - t < KERNELS_PACK_COLS ? (int)(j->T - t) : KERNELS_PACK_COLS;
-            j->k->packed_tile(w->type, w->n_in, pw, (const char *)pt->xq + (size_t)t * pt->xq_row,
-                              pt->xq_row, pt->asum ? pt->asum + (size_t)t * pt->asum_row : NULL,
-                              pt->asum_row, nc, tile);
-            for (int c = 0; c < nc; c++)
-                mm_store(pt->y + (t + c) * pt->y_stride + lo, tile + c * KERNELS_PACK_ROWS + (lo - g0),
-                         pt->bias ? pt->bias + lo : NULL, pt->accumulate, hi - lo);
+    int64_t tb = (int64_t)(MM_ACT_BLOCK_BYTES / pt->xq_row) / KERNELS_PACK_COLS * KERNELS_PACK_COLS;
+    if (tb < KERNELS_PACK_COLS)
+        tb = KERNELS_PACK_COLS;
+    for (int64_t t0 = 0; t0 < j->T; t0 += tb) {
+        int64_t t1 = t0 + tb < j->T ? t0 + tb : j->T;
+        for (int64_t g = r0 / KERNELS_PACK_ROWS; g * KERNELS_PACK_ROWS < r1; g++) {
+            int64_t g0 = g * KERNELS_PACK_ROWS;
+            int64_t lo = r0 > g0 ? r0 : g0;
+            int64_t hi = g0 + KERNELS_PACK_ROWS < r1 ? g0 + KERNELS_PACK_ROWS : r1;
+            const void *pw = (const char *)w->packed + (size_t)g * w->packed_group;
+            for (int64_t t = t0; t < t1; t += KERNELS_PACK_COLS) {
+                int nc = t1 - t < KERNELS_PACK_COLS ? (int)(t1 - t) : KERNELS_PACK_COLS;
+                j->k->packed_tile(w->type, w->n_in, pw,
+                                  (const char *)pt->xq + (size_t)t * pt->xq_row, pt->xq_row,
+                                  pt->asum ? pt->asum + (size_t)t * pt->asum_row : NULL,
+                                  pt->asum_row, nc, tile);
+                for (int c = 0; c < nc; c++)
+                    mm_store(pt->y + (t + c) * pt->y_stride + lo,
+                             tile + c * KERNELS_PACK_ROWS + (lo - g0),
+                             pt->bias ? pt->bias + lo : NULL, pt->accumulate, hi - lo);
+            }
         }
     }
 }
