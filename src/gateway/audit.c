@@ -40,6 +40,7 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "gateway/backlog.h"
 #include "gateway/journal.h"
 #include "gateway/pg.h"
 #include "gateway/store.h"
@@ -108,10 +109,7 @@ struct audit {
     struct row *rows;          /* queued, in append order */
     size_t n_rows, cap_rows;
     size_t n_committing;       /* rows the writer took from `rows` and is committing */
-    _Atomic size_t max_pending; /* AUDIT_MAX_PENDING unless set; written under mu */
-    size_t high_water;         /* store_high_water(max_pending); under mu */
-    _Atomic size_t n_pending;  /* n_committing + n_rows: written under mu, read without */
-    atomic_bool room;          /* n_pending < high_water; flipped under mu, each flip logged */
+    struct backlog backlog;    /* n_committing + n_rows, counted under mu (count_pending) */
     uint64_t requested, completed;
     bool failed, stop;
     char last_error[ERR_MSG_MAX]; /* of the last failed commit; "" after a success */
@@ -427,23 +425,10 @@ static int commit_rows(struct audit *a, struct row *rows, size_t n, struct err *
     return rc;
 }
 
-/* Publishes the pending count and flips `room` when it crosses the high-water mark (under mu, or
- * before the writer starts). Called wherever n_rows or n_committing changes. */
+/* Under mu (or before the writer starts), wherever n_rows or n_committing changes. */
 static void count_pending(struct audit *a)
 {
-    size_t n = a->n_committing + a->n_rows;
-    atomic_store(&a->n_pending, n);
-    bool room = n < a->high_water;
-    if (room == atomic_load(&a->room))
-        return;
-    atomic_store(&a->room, room);
-    if (!room)
-        log_error("audit %s: %zu records wait for the database (high-water mark %zu of at most "
-                  "%zu); new completion requests are refused until they are committed", a->name,
-                  n, a->high_water, atomic_load(&a->max_pending));
-    else
-        log_warn("audit %s: %zu records wait for the database, below the high-water mark (%zu); "
-                 "completion requests are served again", a->name, n, a->high_water);
+    backlog_count(&a->backlog, a->n_committing + a->n_rows);
 }
 
 static void *writer_main(void *arg)
@@ -581,10 +566,7 @@ int audit_open(const char *path, const char *journal_dir, struct audit **out, st
     a->ops = ops;
     a->db = db;
     atomic_init(&a->available, ops->ping ? ops->ping(db) : true);
-    atomic_init(&a->max_pending, AUDIT_MAX_PENDING);
-    a->high_water = store_high_water(AUDIT_MAX_PENDING);
-    atomic_init(&a->n_pending, 0);
-    atomic_init(&a->room, true);
+    backlog_init(&a->backlog, "audit", a->name, "records", AUDIT_MAX_PENDING);
     uint8_t rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
         uint64_t t = clock_now_ns() ^ ((uint64_t)getpid() << 32);
@@ -650,7 +632,7 @@ int audit_append(struct audit *a, const struct audit_record *r, struct err *e)
         json_decref(j);
     }
     pthread_mutex_lock(&a->mu);
-    size_t max = atomic_load(&a->max_pending);
+    size_t max = backlog_max(&a->backlog);
     if (a->n_committing + a->n_rows >= max) {
         pthread_mutex_unlock(&a->mu);
         free(body);
@@ -686,18 +668,16 @@ int audit_flush(struct audit *a, struct err *e)
 
 bool audit_available(const struct audit *a) { return atomic_load(&a->available); }
 
-size_t audit_pending(const struct audit *a) { return atomic_load(&a->n_pending); }
+size_t audit_pending(const struct audit *a) { return backlog_pending(&a->backlog); }
 
-bool audit_has_room(const struct audit *a) { return atomic_load(&a->room); }
+bool audit_has_room(const struct audit *a) { return backlog_room(&a->backlog); }
 
-size_t audit_max_pending(const struct audit *a) { return atomic_load(&a->max_pending); }
+size_t audit_max_pending(const struct audit *a) { return backlog_max(&a->backlog); }
 
 void audit_set_max_pending(struct audit *a, size_t n)
 {
     pthread_mutex_lock(&a->mu);
-    atomic_store(&a->max_pending, n ? n : 1);
-    a->high_water = store_high_water(n ? n : 1);
-    count_pending(a);
+    backlog_set_max(&a->backlog, n);
     pthread_mutex_unlock(&a->mu);
 }
 

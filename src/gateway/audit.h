@@ -69,7 +69,7 @@ int audit_flush(struct audit *a, struct err *e);
  * load (no lock). */
 size_t audit_pending(const struct audit *a);
 /* Sets the most records kept pending (n >= 1; AUDIT_MAX_PENDING until set) and with it the
- * high-water mark (store.h: store_high_water). For postgres.max_pending and tests; call it before
+ * high-water mark (backlog.h: backlog_high_water). For postgres.max_pending and tests; call it before
  * the first append. */
 void audit_set_max_pending(struct audit *a, size_t n);
 size_t audit_max_pending(const struct audit *a);

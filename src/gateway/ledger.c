@@ -45,7 +45,7 @@
  * lose the journal's last seconds (not fsynced).
  *
  * While commits fail, rows wait in memory up to max_pending (LEDGER_MAX_PENDING unless set);
- * `room` drops when they reach the high-water mark below it (store.h) and returns when a commit
+ * `room` drops when they reach the high-water mark below it (backlog.h) and returns when a commit
  * brings them under, so the server stops serving before a served request's row could be refused.
  *
  * Journal line: {"e":entry_id,"ts":..,"rid":..,"caller":..,"route":..,"tier":..,"reason":..,
@@ -59,6 +59,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/utf8.h"
+#include "gateway/backlog.h"
 #include "gateway/journal.h"
 #include "gateway/pg.h"
 #include "gateway/store.h"
@@ -147,11 +148,7 @@ struct ledger {
     pthread_cond_t done;     /* from the writer: a commit finished */
     struct batch front, back;
     size_t n_back;           /* rows in back, readable under mu */
-    _Atomic size_t max_pending; /* appends beyond are refused; LEDGER_MAX_PENDING unless set;
-                                   written under mu, read without it by admission */
-    size_t high_water;       /* store_high_water(max_pending); under mu */
-    _Atomic size_t n_pending; /* front + n_back: written under mu (count_pending), read without */
-    atomic_bool room;        /* n_pending < high_water; flipped under mu, each flip logged */
+    struct backlog backlog;  /* front + n_back, counted under mu (count_pending) */
     uint64_t requested;      /* flush generations asked for ... */
     uint64_t completed;      /* ... and committed (or failed, see last_error) */
     bool last_failed;
@@ -575,23 +572,10 @@ int ledger_journal_decode(const char *line, size_t len, ledger_entry_fn fn, void
 /* ---------------------------------------------------------------------------------------------
  * Opening */
 
-/* Publishes the pending count and flips `room` when it crosses the high-water mark (under mu, or
- * before the writer starts). Called wherever front or n_back changes. */
+/* Under mu, wherever front or n_back changes. */
 static void count_pending(struct ledger *l)
 {
-    size_t n = l->front.n_rows + l->n_back;
-    atomic_store(&l->n_pending, n);
-    bool room = n < l->high_water;
-    if (room == atomic_load(&l->room))
-        return;
-    atomic_store(&l->room, room);
-    if (!room)
-        log_error("ledger %s: %zu rows wait for the database (high-water mark %zu of at most %zu); "
-                  "new completion requests are refused until they are committed", l->name, n,
-                  l->high_water, atomic_load(&l->max_pending));
-    else
-        log_warn("ledger %s: %zu rows wait for the database, below the high-water mark (%zu); "
-                 "completion requests are served again", l->name, n, l->high_water);
+    backlog_count(&l->backlog, l->front.n_rows + l->n_back);
 }
 
 static void *writer_main(void *arg);
@@ -621,10 +605,7 @@ int ledger_open(const char *target, const char *journal_dir, struct ledger **out
     l->ops = ops;
     l->db = db;
     atomic_init(&l->available, ops->ping ? ops->ping(db) : true);
-    atomic_init(&l->max_pending, LEDGER_MAX_PENDING);
-    l->high_water = store_high_water(LEDGER_MAX_PENDING);
-    atomic_init(&l->n_pending, 0);
-    atomic_init(&l->room, true);
+    backlog_init(&l->backlog, "ledger", l->name, "rows", LEDGER_MAX_PENDING);
     uint8_t rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
         uint64_t t = clock_now_ns() ^ ((uint64_t)getpid() << 32);
@@ -814,18 +795,16 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-size_t ledger_pending(const struct ledger *l) { return atomic_load(&l->n_pending); }
+size_t ledger_pending(const struct ledger *l) { return backlog_pending(&l->backlog); }
 
-bool ledger_has_room(const struct ledger *l) { return atomic_load(&l->room); }
+bool ledger_has_room(const struct ledger *l) { return backlog_room(&l->backlog); }
 
-size_t ledger_max_pending(const struct ledger *l) { return atomic_load(&l->max_pending); }
+size_t ledger_max_pending(const struct ledger *l) { return backlog_max(&l->backlog); }
 
 void ledger_set_max_pending(struct ledger *l, size_t n)
 {
     pthread_mutex_lock(&l->mu);
-    atomic_store(&l->max_pending, n ? n : 1);
-    l->high_water = store_high_water(n ? n : 1);
-    count_pending(l);
+    backlog_set_max(&l->backlog, n);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -876,7 +855,7 @@ int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e)
     snprintf(id, sizeof id, "%s-%" PRIx64, l->nonce, atomic_fetch_add(&l->n_entries, 1) + 1);
     char *line = l->journal ? journal_line(id, row) : NULL; /* encoded outside the lock */
     pthread_mutex_lock(&l->mu);
-    size_t max = atomic_load(&l->max_pending);
+    size_t max = backlog_max(&l->backlog);
     if (l->front.n_rows + l->n_back >= max) {
         pthread_mutex_unlock(&l->mu);
         free(line);

@@ -67,7 +67,7 @@ int ledger_flush(struct ledger *l, struct err *e);
  * or commit; a read racing the writer may still count rows it is committing just now. */
 size_t ledger_pending(const struct ledger *l);
 /* Sets the most rows kept pending (n >= 1; LEDGER_MAX_PENDING until set) and with it the
- * high-water mark (store.h: store_high_water). For postgres.max_pending and tests; call it before
+ * high-water mark (backlog.h: backlog_high_water). For postgres.max_pending and tests; call it before
  * the first append. */
 void ledger_set_max_pending(struct ledger *l, size_t n);
 size_t ledger_max_pending(const struct ledger *l);

@@ -73,22 +73,6 @@ struct audit_store_ops {
     void (*close)(void *db);
 };
 
-/* The high-water mark of a store's pending rows, below its hard cap max_pending: from the mark
- * on, the server refuses new completion requests (ledger_has_room, audit_has_room) until the
- * writer has committed the rows below it again. The reserve between the mark and the cap takes
- * the rows still to come once the mark is crossed: those of the requests already in flight (at
- * most server.max_connections, 1024 by default, one row each) and those of the refusals
- * themselves. 1024 rows, or a quarter of a small cap (so a test's cap of 40 has its mark at 30).
- * The server also checks the cap itself against the requests in flight (server.c), so the
- * reserve is what keeps refusals recorded, not what keeps served requests recorded. */
-#define STORE_RESERVE_ROWS 1024
-
-static inline size_t store_high_water(size_t max_pending)
-{
-    size_t reserve = max_pending / 4 < STORE_RESERVE_ROWS ? max_pending / 4 : STORE_RESERVE_ROWS;
-    return max_pending - reserve;
-}
-
 /* Opens the store target names: a postgres:// or postgresql:// URL, else a SQLite path. create:
  * open for writing, creating the schema if missing; else the store must exist. */
 int ledger_store_open(const char *target, bool create, const struct ledger_store_ops **ops,

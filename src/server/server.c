@@ -928,7 +928,7 @@ static bool stores_down(const struct server *s)
  * s->n_unrecorded). Atomic reads only, and exact enough: the loop thread is the only one that
  * appends, so a store's count can only be lower than read (its writer commits meanwhile), never
  * higher. For each store:
- *  - its pending rows are below its high-water mark (ledger_has_room, store.h); else new
+ *  - its pending rows are below its high-water mark (ledger_has_room, backlog.h); else new
  *    requests wait until the writer has committed them, and the refusals' rows go to the reserve
  *    above the mark;
  *  - its hard cap leaves a row for every exchange not yet recorded, x included (*spare): the

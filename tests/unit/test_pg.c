@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "gateway/audit.h"
+#include "gateway/backlog.h"
 #include "gateway/ledger.h"
 #include "gateway/pg.h"
 #include "gateway/store.h"
@@ -402,8 +403,8 @@ static struct audit_record audit_rec(int i)
  * the backlog after the server returns. Ledger and audit trail alike. */
 static void test_room(void)
 {
-    CHECK_EQ_INT(store_high_water(LEDGER_MAX_PENDING), LEDGER_MAX_PENDING - STORE_RESERVE_ROWS);
-    CHECK_EQ_INT(store_high_water(40), 30);
+    CHECK_EQ_INT(backlog_high_water(LEDGER_MAX_PENDING), LEDGER_MAX_PENDING - BACKLOG_RESERVE_ROWS);
+    CHECK_EQ_INT(backlog_high_water(40), 30);
     sql("TRUNCATE baton_ledger");
     long long audit_before = sql_int("SELECT count(*) FROM baton_audit");
     struct ledger *l;
