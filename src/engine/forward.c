@@ -46,7 +46,7 @@ struct forward {
     size_t actq_row;   /* bytes per converted row, the max over all weights */
     int32_t *asum;     /* per conversion: [n_batch][asum_row] q8_0 block sums */
     size_t asum_row;   /* the max over all weights of n_in / 32 */
-    uint16_t *attn_q16;    /* per thread: head_dim (f16 query) + head_dim_v (f16 accumulator) */
+    uint16_t *attn_q16;    /* per thread: head_dim (the f16 query) */
     float *attn_scores;    /* per thread: attn_scores_cap floats (scores, or an f32 row) */
     size_t attn_scores_cap;
     float *k32, *v32;      /* tiled attention: the layer's keys / values in f32 */
@@ -475,39 +475,19 @@ static void attn_rows_worker(void *p, int ith, int nth)
     int32_t hd = hp->head_dim, hdv = hp->head_dim_v;
     int32_t group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
-    uint16_t *q16 = f->attn_q16 + (size_t)ith * (size_t)(hd + hdv);
-    uint16_t *acc16 = q16 + hd;
-    float *accf = f->attn_scores + (size_t)ith * f->attn_scores_cap;
+    uint16_t *q16 = f->attn_q16 + (size_t)ith * (size_t)hd;
     long n_rows = (long)j->T * hp->n_head;
     for (long idx = ith; idx < n_rows; idx += nth) {
         int32_t t = f->rows_t[idx / hp->n_head], h = (int32_t)(idx % hp->n_head);
         int32_t hkv = h / group;
         const float *q = f->q + (size_t)t * (size_t)(hp->n_head * hd) + (size_t)h * (size_t)hd;
         k->quantize_act(DT_F16, q, q16, hd);
-        memset(acc16, 0, sizeof(uint16_t) * (size_t)hdv);
-        float m = -INFINITY, s = 0.0f;
         struct kv_cache *kv = f->tkv[t];
-        int32_t n_pos = f->tpos[t] + 1; /* causal: positions 0 .. the token's own */
-        for (int32_t pos = 0; pos < n_pos; pos++) {
-            const uint16_t *kr = kv_k_row(kv, j->layer, pos) + (size_t)hkv * (size_t)hd;
-            float dot = k->vec_dot(DT_F16, hd, kr, q16) * scale;
-            float ms = 1.0f, vs = 1.0f;
-            if (dot > m) {
-                ms = expf(m - dot);
-                m = dot;
-                k->f16_scale(hdv, acc16, ms);
-            } else {
-                vs = expf(dot - m);
-            }
-            const uint16_t *vr = kv_v_row(kv, j->layer, pos) + (size_t)hkv * (size_t)hdv;
-            k->f16_mad(hdv, acc16, vr, vs);
-            s = s * ms + vs;
-        }
         float *out = f->att + (size_t)t * (size_t)(hp->n_head * hdv) + (size_t)h * (size_t)hdv;
-        k->f16_to_f32(hdv, accf, acc16);
-        float inv = s == 0.0f ? 0.0f : 1.0f / s;
-        for (int32_t i = 0; i < hdv; i++)
-            out[i] = accf[i] * inv;
+        /* causal: positions 0 .. the token's own */
+        k->attn_f16_row(hd, hdv, f->tpos[t] + 1, kv_k_row(kv, j->layer, 0) + (size_t)hkv * (size_t)hd,
+                        (size_t)kv->k_dim, kv_v_row(kv, j->layer, 0) + (size_t)hkv * (size_t)hdv,
+                        (size_t)kv->v_dim, q16, scale, out);
     }
 }
 
@@ -704,8 +684,7 @@ struct forward *fwd_new(const struct model *m, int32_t n_batch, int32_t n_thread
         f->asum_row = (size_t)(hp->n_head * hp->head_dim_v) / 32 + 1;
     f->asum = xmalloc_aligned(MM_MAX_PARTS * B * f->asum_row * sizeof(int32_t));
     f->actq = xmalloc_aligned(MM_MAX_PARTS * B * row); /* up to one conversion per part */
-    f->attn_q16 = xmalloc_aligned((size_t)n_threads * (size_t)(hp->head_dim + hp->head_dim_v) *
-                                  sizeof(uint16_t) + 64);
+    f->attn_q16 = xmalloc_aligned((size_t)n_threads * (size_t)hp->head_dim * sizeof(uint16_t) + 64);
     return f;
 }
 

@@ -31,6 +31,16 @@ struct kernels {
     void (*f16_scale)(int64_t n, uint16_t *y, float v);
     /* y[i] = f32(x[i]) */
     void (*f16_to_f32)(int64_t n, float *y, const uint16_t *x);
+    /* One query row of decoding attention over f16 keys and values (ggml's one-query flash
+     * attention), positions 0 .. n_pos - 1 at k + pos * k_stride and v + pos * v_stride: the
+     * score vec_dot(F16, hd, key, q16) * scale, an online softmax whose value accumulator is
+     * f16, rounded after every update (f16_scale when the maximum rises, f16_mad with the
+     * weight), and out[i] = f32(acc[i]) / sum for i < hdv. Bit for bit what
+     * kernels_attn_f16_row_by computes with the same table's vec_dot, f16_scale and f16_mad;
+     * hd, hdv <= KERNELS_MAX_HEAD_DIM. */
+    void (*attn_f16_row)(int32_t hd, int32_t hdv, int32_t n_pos, const uint16_t *k,
+                         size_t k_stride, const uint16_t *v, size_t v_stride, const uint16_t *q16,
+                         float scale, float *out);
     /* Attention over f32 keys and values, one query at a time: out[j] = sum_i rows[j * stride
      * + i] x[i] for j < m (scores); y[i] = sum_j w[j] rows[j * stride + i] for i < n (values
      * weighted by probabilities); y[i] = exp(x[i]) (within a few ulp of expf for x >= -87; below,
@@ -61,11 +71,28 @@ struct kernels {
 
 #define KERNELS_PACK_ROWS 16
 #define KERNELS_PACK_COLS 8
+#define KERNELS_MAX_HEAD_DIM 1024 /* model.c refuses larger attention heads */
+
+/* x as a float in memory: the compiler may not fuse the operation that produced it into the
+ * next one (-ffp-contract turns a * b + c into one fma, rounded once). Kernels that must equal
+ * a reference built without FMA keep their products rounded with it. */
+static inline float kernels_rounded(float x)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    __asm__("" : "+x"(x));
+#endif
+    return x;
+}
 
 /* The sums of the quants of each of the nb q8_0 blocks at a (for packed tiles). */
 void kernels_q8_0_sums(const void *a, int64_t nb, int32_t *out);
 
 const struct kernels *kernels_ref(void);
+/* attn_f16_row made of table k's vec_dot, f16_scale and f16_mad: the reference table's, and
+ * the definition every table's attn_f16_row is tested against. */
+void kernels_attn_f16_row_by(const struct kernels *k, int32_t hd, int32_t hdv, int32_t n_pos,
+                             const uint16_t *keys, size_t k_stride, const uint16_t *vals,
+                             size_t v_stride, const uint16_t *q16, float scale, float *out);
 /* A vec_dot_tile made of vec_dot calls, for tables without a tiled kernel for a type. */
 void kernels_tile_by_dots(const struct kernels *k, enum dtype t, int64_t n, const void *w,
                           size_t w_row, int nr, const void *a, size_t a_row, int nc, float *out,

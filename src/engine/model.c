@@ -145,9 +145,10 @@ static int load_hparams(struct model *m, const char *arch, struct err *e)
         get_u32_key(g, arch, "attention.value_length", false, hd, &hp->head_dim_v, e) ||
         get_u32_key(g, arch, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, e))
         return -1;
-    if (hp->head_dim <= 0 || hp->head_dim_v <= 0 || hp->head_dim > 1024 || hp->head_dim_v > 1024)
-        return err_set(e, "metadata: head size %d / value head size %d out of range 1..1024",
-                       hp->head_dim, hp->head_dim_v);
+    if (hp->head_dim <= 0 || hp->head_dim_v <= 0 || hp->head_dim > KERNELS_MAX_HEAD_DIM ||
+        hp->head_dim_v > KERNELS_MAX_HEAD_DIM)
+        return err_set(e, "metadata: head size %d / value head size %d out of range 1..%d",
+                       hp->head_dim, hp->head_dim_v, KERNELS_MAX_HEAD_DIM);
     if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
         return err_set(e, "metadata %s.rope.dimension_count: %d must be even and at most the head"
                           " size %d",

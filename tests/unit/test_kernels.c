@@ -195,6 +195,47 @@ static void check_packed(const struct kernels *k)
 /* Attention kernels against the reference: scores and weighted values within float rounding of
  * their magnitude (head sizes the SIMD tables specialize, 64 and 128, and an odd one), exp
  * within a few ulp of expf over softmax's range, and exactly 0 far below it. */
+/* Decoding attention rows over f16 keys and values: bit for bit the loop of the table's own
+ * primitives (kernels_attn_f16_row_by), and within f16 rounding of the reference table. Head
+ * sizes with the inlined bodies (64, 128), another multiple of 8 and one that is not; 1 to 77
+ * positions, strides wider than a head (grouped heads share a cache row). */
+static void check_attn_f16_row(const struct kernels *k)
+{
+    const struct kernels *ref = kernels_ref();
+    struct rng r;
+    rng_seed(&r, 11);
+    const int32_t dims[][2] = {{64, 64}, {128, 128}, {40, 40}, {64, 20}, {96, 60}};
+    const int32_t n_pos[] = {1, 2, 13, 77};
+    const size_t stride = 300;
+    uint16_t *keys = malloc(sizeof(uint16_t) * stride * 77), *vals = malloc(sizeof(uint16_t) * stride * 77);
+    for (size_t i = 0; i < stride * 77; i++) {
+        keys[i] = fp32_to_fp16((float)(rng_uniform(&r) * 2.0 - 1.0));
+        vals[i] = fp32_to_fp16((float)(rng_uniform(&r) * 2.0 - 1.0) * 3.0f);
+    }
+    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+        int32_t hd = dims[d][0], hdv = dims[d][1];
+        float qf[128], got[128], same[128], want[128];
+        uint16_t q16[128];
+        fill(&r, qf, hd, 1.5f);
+        k->quantize_act(DT_F16, qf, q16, hd);
+        float scale = 1.0f / sqrtf((float)hd);
+        for (size_t p = 0; p < sizeof n_pos / sizeof *n_pos; p++) {
+            int32_t np = n_pos[p];
+            k->attn_f16_row(hd, hdv, np, keys + 7, stride, vals + 3, stride, q16, scale, got);
+            kernels_attn_f16_row_by(k, hd, hdv, np, keys + 7, stride, vals + 3, stride, q16, scale, same);
+            ref->attn_f16_row(hd, hdv, np, keys + 7, stride, vals + 3, stride, q16, scale, want);
+            CHECK_MSG(memcmp(got, same, sizeof(float) * (size_t)hdv) == 0,
+                      "%s: attn_f16_row %d/%d over %d positions differs from its primitives' loop",
+                      k->name, hd, hdv, np);
+            for (int32_t i = 0; i < hdv; i++) /* values up to 3: f16 steps of 2e-3 near them */
+                CHECK_MSG(fabsf(got[i] - want[i]) <= 8e-3f, "%s: attn_f16_row %d/%d, %d positions [%d]: %.9g vs %.9g",
+                          k->name, hd, hdv, np, i, (double)got[i], (double)want[i]);
+        }
+    }
+    free(keys);
+    free(vals);
+}
+
 static void check_attention(const struct kernels *k)
 {
     const struct kernels *ref = kernels_ref();
@@ -257,6 +298,7 @@ static void check_attention(const struct kernels *k)
                       k->name, n, i, (double)a[i], (double)b[i]);
     }
     free(rows);
+    check_attn_f16_row(k);
 }
 
 /* Edge cases of activation conversion: all zeros, exact rounding ties, a lone extreme. */

@@ -74,7 +74,10 @@ static float dot_f32(int64_t n, const float *x, const float *y)
     return s;
 }
 
-static float dot_f16(int64_t n, const uint16_t *x, const uint16_t *y)
+/* Inlined where n is a constant (the attention rows' head sizes), so the loops unroll; the
+ * same operations in the same order either way. */
+static inline __attribute__((always_inline)) float dot_f16_body(int64_t n, const uint16_t *x,
+                                                                const uint16_t *y)
 {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
@@ -95,6 +98,8 @@ static float dot_f16(int64_t n, const uint16_t *x, const uint16_t *y)
         s += h2f(x[i]) * h2f(y[i]);
     return s;
 }
+
+static float dot_f16(int64_t n, const uint16_t *x, const uint16_t *y) { return dot_f16_body(n, x, y); }
 
 static inline __m256 load_bf16(const uint16_t *p)
 {
@@ -291,6 +296,64 @@ static void avx2_f16_scale(int64_t n, uint16_t *y, float v)
         y[i] = fp32_to_fp16(h2f(y[i]) * v);
 }
 
+/* One decoding attention row (kernels.h attn_f16_row) with the accumulator in registers: a
+ * lane holds an f16 value as f32, and rounding it to f16 and back after every update is what
+ * storing it and loading it again in avx2_f16_scale / avx2_f16_mad does, so the result is theirs
+ * bit for bit, without two calls and a round trip through memory per position. nv: hdv / 8,
+ * hd and nv constants where the body is inlined for a common head size. */
+static inline __m256 round_f16(__m256 x)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+static inline __attribute__((always_inline)) void
+attn_row_body(int nv, int64_t hd, int32_t n_pos, const uint16_t *k, size_t k_stride,
+              const uint16_t *v, size_t v_stride, const uint16_t *q16, float scale, float *out)
+{
+    __m256 acc[KERNELS_MAX_HEAD_DIM / 8];
+    for (int i = 0; i < nv; i++)
+        acc[i] = _mm256_setzero_ps();
+    float m = -INFINITY, s = 0.0f;
+    for (int32_t pos = 0; pos < n_pos; pos++) {
+        float dot = kernels_rounded(dot_f16_body(hd, k + (size_t)pos * k_stride, q16) * scale);
+        float ms = 1.0f, vs = 1.0f;
+        if (dot > m) {
+            ms = expf(m - dot);
+            m = dot;
+            __m256 vm = _mm256_set1_ps(ms);
+            for (int i = 0; i < nv; i++)
+                acc[i] = round_f16(_mm256_mul_ps(acc[i], vm));
+        } else {
+            vs = expf(dot - m);
+        }
+        const uint16_t *vr = v + (size_t)pos * v_stride;
+        __m256 vv = _mm256_set1_ps(vs);
+        for (int i = 0; i < nv; i++)
+            acc[i] = round_f16(_mm256_fmadd_ps(
+                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8 * i))), vv, acc[i]));
+        s = kernels_rounded(s * ms) + vs;
+    }
+    __m256 inv = _mm256_set1_ps(s == 0.0f ? 0.0f : 1.0f / s);
+    for (int i = 0; i < nv; i++)
+        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(acc[i], inv));
+}
+
+static const struct kernels g_avx2;
+
+static void avx2_attn_f16_row(int32_t hd, int32_t hdv, int32_t n_pos, const uint16_t *k,
+                              size_t k_stride, const uint16_t *v, size_t v_stride,
+                              const uint16_t *q16, float scale, float *out)
+{
+    if (hd == 64 && hdv == 64)
+        attn_row_body(8, 64, n_pos, k, k_stride, v, v_stride, q16, scale, out);
+    else if (hd == 128 && hdv == 128)
+        attn_row_body(16, 128, n_pos, k, k_stride, v, v_stride, q16, scale, out);
+    else if (hdv % 8 == 0)
+        attn_row_body(hdv / 8, hd, n_pos, k, k_stride, v, v_stride, q16, scale, out);
+    else
+        kernels_attn_f16_row_by(&g_avx2, hd, hdv, n_pos, k, k_stride, v, v_stride, q16, scale, out);
+}
+
 static void avx2_f16_to_f32(int64_t n, float *y, const uint16_t *x)
 {
     int64_t i = 0;
@@ -413,8 +476,6 @@ static float avx2_f32_softmax(int64_t n, float *x, float scale)
     return sum;
 }
 
-static const struct kernels g_avx2;
-
 static void avx2_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int nr, const void *a,
                       size_t a_row, int nc, float *out, size_t out_stride)
 {
@@ -424,9 +485,20 @@ static void avx2_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int 
         kernels_tile_by_dots(&g_avx2, t, n, w, w_row, nr, a, a_row, nc, out, out_stride);
 }
 
-static const struct kernels g_avx2 = {"avx2",            avx2_vec_dot,   avx2_tile,
-                                      avx2_quantize_act, avx2_f16_mad,   avx2_f16_scale,
-                                      avx2_f16_to_f32,   avx2_f32_dots, avx2_f32_combine, avx2_f32_exp, avx2_f32_softmax, NULL, NULL, NULL};
+static const struct kernels g_avx2 = {
+    .name = "avx2",
+    .vec_dot = avx2_vec_dot,
+    .vec_dot_tile = avx2_tile,
+    .quantize_act = avx2_quantize_act,
+    .f16_mad = avx2_f16_mad,
+    .f16_scale = avx2_f16_scale,
+    .f16_to_f32 = avx2_f16_to_f32,
+    .attn_f16_row = avx2_attn_f16_row,
+    .f32_dots = avx2_f32_dots,
+    .f32_combine = avx2_f32_combine,
+    .f32_exp = avx2_f32_exp,
+    .f32_softmax = avx2_f32_softmax,
+};
 
 const struct kernels *kernels_avx2(void) { return &g_avx2; }
 

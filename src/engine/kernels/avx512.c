@@ -58,6 +58,14 @@ static void avx512_f16_to_f32(int64_t n, float *y, const uint16_t *x)
     g_base->f16_to_f32(n, y, x);
 }
 
+/* the AVX2 table's: its vec_dot, f16_scale and f16_mad are this table's for f16 */
+static void avx512_attn_f16_row(int32_t hd, int32_t hdv, int32_t n_pos, const uint16_t *k,
+                                size_t k_stride, const uint16_t *v, size_t v_stride,
+                                const uint16_t *q16, float scale, float *out)
+{
+    g_base->attn_f16_row(hd, hdv, n_pos, k, k_stride, v, v_stride, q16, scale, out);
+}
+
 /* ---- packed weights ----
  * A group of 16 rows is stored block after block (a block: 32 elements, or 256 for K-quants),
  * and in each block the rows are interleaved so that one 32-bit lane of a 512-bit register
@@ -593,10 +601,22 @@ static float avx512_f32_softmax(int64_t n, float *x, float scale)
 }
 
 static const struct kernels g_avx512 = {
-    "avx512",          avx512_vec_dot,     avx512_tile,       avx512_quantize_act,
-    avx512_f16_mad,    avx512_f16_scale,   avx512_f16_to_f32,
-    avx512_f32_dots,   avx512_f32_combine, avx512_f32_exp,    avx512_f32_softmax,
-    avx512_pack_bytes, avx512_pack,        avx512_packed_tile};
+    .name = "avx512",
+    .vec_dot = avx512_vec_dot,
+    .vec_dot_tile = avx512_tile,
+    .quantize_act = avx512_quantize_act,
+    .f16_mad = avx512_f16_mad,
+    .f16_scale = avx512_f16_scale,
+    .f16_to_f32 = avx512_f16_to_f32,
+    .attn_f16_row = avx512_attn_f16_row,
+    .f32_dots = avx512_f32_dots,
+    .f32_combine = avx512_f32_combine,
+    .f32_exp = avx512_f32_exp,
+    .f32_softmax = avx512_f32_softmax,
+    .pack_bytes = avx512_pack_bytes,
+    .pack = avx512_pack,
+    .packed_tile = avx512_packed_tile,
+};
 
 const struct kernels *kernels_avx512(void)
 {

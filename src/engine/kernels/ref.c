@@ -42,6 +42,31 @@ static void ref_f16_to_f32(int64_t n, float *y, const uint16_t *x)
         y[i] = fp16_to_fp32(x[i]);
 }
 
+void kernels_attn_f16_row_by(const struct kernels *k, int32_t hd, int32_t hdv, int32_t n_pos,
+                             const uint16_t *keys, size_t k_stride, const uint16_t *vals,
+                             size_t v_stride, const uint16_t *q16, float scale, float *out)
+{
+    uint16_t acc[KERNELS_MAX_HEAD_DIM];
+    memset(acc, 0, sizeof(uint16_t) * (size_t)hdv);
+    float m = -INFINITY, s = 0.0f;
+    for (int32_t pos = 0; pos < n_pos; pos++) {
+        float dot = kernels_rounded(k->vec_dot(DT_F16, hd, keys + (size_t)pos * k_stride, q16) * scale);
+        float ms = 1.0f, vs = 1.0f;
+        if (dot > m) {
+            ms = expf(m - dot);
+            m = dot;
+            k->f16_scale(hdv, acc, ms);
+        } else {
+            vs = expf(dot - m);
+        }
+        k->f16_mad(hdv, acc, vals + (size_t)pos * v_stride, vs);
+        s = kernels_rounded(s * ms) + vs;
+    }
+    float inv = s == 0.0f ? 0.0f : 1.0f / s;
+    for (int32_t i = 0; i < hdv; i++)
+        out[i] = fp16_to_fp32(acc[i]) * inv;
+}
+
 static void ref_f32_dots(int64_t n, int64_t m, const float *rows, size_t stride, const float *x,
                          float *out)
 {
@@ -101,9 +126,27 @@ static void ref_tile(enum dtype t, int64_t n, const void *w, size_t w_row, int n
     kernels_tile_by_dots(&g_ref, t, n, w, w_row, nr, a, a_row, nc, out, out_stride);
 }
 
-static const struct kernels g_ref = {"ref",          ref_vec_dot,   ref_tile,
-                                     ref_quantize_act, ref_f16_mad, ref_f16_scale,
-                                     ref_f16_to_f32,   ref_f32_dots, ref_f32_combine, ref_f32_exp, ref_f32_softmax, NULL, NULL, NULL};
+static void ref_attn_f16_row(int32_t hd, int32_t hdv, int32_t n_pos, const uint16_t *k,
+                             size_t k_stride, const uint16_t *v, size_t v_stride,
+                             const uint16_t *q16, float scale, float *out)
+{
+    kernels_attn_f16_row_by(&g_ref, hd, hdv, n_pos, k, k_stride, v, v_stride, q16, scale, out);
+}
+
+static const struct kernels g_ref = {
+    .name = "ref",
+    .vec_dot = ref_vec_dot,
+    .vec_dot_tile = ref_tile,
+    .quantize_act = ref_quantize_act,
+    .f16_mad = ref_f16_mad,
+    .f16_scale = ref_f16_scale,
+    .f16_to_f32 = ref_f16_to_f32,
+    .attn_f16_row = ref_attn_f16_row,
+    .f32_dots = ref_f32_dots,
+    .f32_combine = ref_f32_combine,
+    .f32_exp = ref_f32_exp,
+    .f32_softmax = ref_f32_softmax,
+};
 
 const struct kernels *kernels_ref(void) { return &g_ref; }
 
