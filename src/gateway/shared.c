@@ -117,6 +117,13 @@ static const char g_rotate[] =
  * their rotation is plenty; past that, lookups cost a round trip each. */
 #define CRED_CACHE 32
 
+/* Public ids Redis does not know either, remembered for MISS_TTL_MS so that a client retrying a
+ * stale or mistyped key costs one round trip per id and period instead of one per request. Safe
+ * because a public id is random and published with its secret: no client can hold the secret of
+ * an id before a rotation publishes it, so a remembered miss never hides a valid key. */
+#define MISS_CACHE 64
+#define MISS_TTL_MS 10000
+
 struct shared {
     const struct redis_config *rc;
     redisContext *ctx;
@@ -126,6 +133,11 @@ struct shared {
     struct key_credential creds[CRED_CACHE];
     size_t n_creds;            /* filled slots */
     size_t next_cred;          /* the slot the next miss replaces once full */
+    struct {
+        char public_id[13];
+        int64_t until_ms;      /* wall ms; 0: empty */
+    } misses[MISS_CACHE];
+    size_t next_miss;          /* round robin */
 };
 
 static int64_t wall_ms(void)
@@ -398,6 +410,10 @@ int shared_credential(struct shared *s, const char *public_id, struct key_creden
             return 0;
         }
     }
+    int64_t now = wall_ms();
+    for (size_t i = 0; i < MISS_CACHE; i++)
+        if (s->misses[i].until_ms > now && !strcmp(s->misses[i].public_id, public_id))
+            return 1;
     char key[160];
     snprintf(key, sizeof key, "%spid:%s", s->rc->prefix, public_id);
     const char *argv[] = {"HMGET", key, "name", "salt", "hash"};
@@ -427,5 +443,10 @@ int shared_credential(struct shared *s, const char *public_id, struct key_creden
         }
     }
     freeReplyObject(r);
+    if (rc == 1) {
+        size_t slot = s->next_miss++ % MISS_CACHE;
+        snprintf(s->misses[slot].public_id, sizeof s->misses[slot].public_id, "%s", public_id);
+        s->misses[slot].until_ms = now + MISS_TTL_MS;
+    }
     return rc;
 }

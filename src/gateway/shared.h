@@ -63,7 +63,8 @@ int shared_rotate(const struct redis_config *rc, const struct key_credential *c,
 /* The credential a rotation published for public_id: 0 and *out, 1 when there is none, -1 (e)
  * when Redis cannot be reached or holds a malformed entry. A public id's credential never
  * changes (a later rotation retires it, which admit checks), so hits are kept in a small cache
- * and answered without a round trip. */
+ * and answered without a round trip; so are misses, for 10 s (a public id is published with
+ * its secret, so no valid key can be asked for before it exists). */
 int shared_credential(struct shared *s, const char *public_id, struct key_credential *out,
                       struct err *e);
 
