@@ -1,7 +1,8 @@
 /* audit: hash-chained audit records in SQLite (audit.h).
  *
- * This file holds what every store shares (pending records, journal, writer thread, the chain,
- * verify and export) and the SQLite store; pg.c holds the PostgreSQL one (store.h).
+ * This file holds what every store shares (pending records, the writer thread's loop, the chain,
+ * verify and export) and the SQLite store; pg.c holds the PostgreSQL one (store.h), writer.c the
+ * thread's plumbing that the ledger shares (lock, flush, journal, entry ids).
  *
  * SQLite schema, version 2 (PRAGMA user_version = 2; application_id 0x62746175 'btau' marks the
  * file):
@@ -44,6 +45,7 @@
 #include "gateway/journal.h"
 #include "gateway/pg.h"
 #include "gateway/store.h"
+#include "gateway/writer.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -54,9 +56,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #define AUDIT_SCHEMA_VERSION 2
 #define AUDIT_PING_MS 1000
@@ -94,25 +94,12 @@ struct row {
 
 struct audit {
     char *path;
-    char name[256];            /* the path, or "postgres host:port/db" */
     const struct audit_store_ops *ops;
     void *db;                  /* writer thread only after open */
-    struct journal *journal;   /* NULL: none; under mu */
-    uint64_t back_seg;
-    char nonce[17];
-    _Atomic uint64_t n_entries;
-    atomic_bool available;
-    pthread_t writer;
-    bool writer_started;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    struct row *rows;          /* queued, in append order */
+    struct writer w;           /* thread, lock, journal, flush handshake, backlog (writer.h) */
+    struct row *rows;          /* queued, in append order (under w.mu) */
     size_t n_rows, cap_rows;
     size_t n_committing;       /* rows the writer took from `rows` and is committing */
-    struct backlog backlog;    /* n_committing + n_rows, counted under mu (count_pending) */
-    uint64_t requested, completed;
-    bool failed, stop;
-    char last_error[ERR_MSG_MAX]; /* of the last failed commit; "" after a success */
 };
 
 void audit_sha256_hex(const void *data, size_t len, char hex[65])
@@ -425,36 +412,37 @@ static int commit_rows(struct audit *a, struct row *rows, size_t n, struct err *
     return rc;
 }
 
-/* Under mu (or before the writer starts), wherever n_rows or n_committing changes. */
+/* Under w.mu (or before the writer starts), wherever n_rows or n_committing changes. */
 static void count_pending(struct audit *a)
 {
-    backlog_count(&a->backlog, a->n_committing + a->n_rows);
+    backlog_count(&a->w.backlog, a->n_committing + a->n_rows);
 }
 
 static void *writer_main(void *arg)
 {
     struct audit *a = arg;
+    struct writer *w = &a->w;
     uint64_t last_check_ns = clock_now_ns();
-    pthread_mutex_lock(&a->mu);
+    pthread_mutex_lock(&w->mu);
     for (;;) {
-        if (!a->stop && a->requested == a->completed) {
+        if (!w->stop && w->requested == w->completed) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += AUDIT_FLUSH_MS * 1000000L;
             ts.tv_sec += ts.tv_nsec / 1000000000;
             ts.tv_nsec %= 1000000000;
-            pthread_cond_timedwait(&a->wake, &a->mu, &ts);
+            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
         }
-        uint64_t gen = a->requested;
+        uint64_t gen = w->requested;
         struct row *rows = a->rows;
         size_t n = a->n_rows;
-        if (n && a->journal)
-            a->back_seg = journal_rotate(a->journal);
+        if (n)
+            writer_batch_taken(w);
         a->rows = NULL;
         a->n_rows = a->cap_rows = 0;
         a->n_committing = n; /* still pending: count_pending's total does not change */
-        bool stopping = a->stop;
-        pthread_mutex_unlock(&a->mu);
+        bool stopping = w->stop;
+        pthread_mutex_unlock(&w->mu);
         struct err e;
         int rc = 0;
         bool up = true;
@@ -466,14 +454,11 @@ static void *writer_main(void *arg)
             up = a->ops->ping(a->db);
             last_check_ns = clock_now_ns();
         } else {
-            up = atomic_load(&a->available);
+            up = atomic_load(&w->available);
         }
-        atomic_store(&a->available, up);
-        pthread_mutex_lock(&a->mu);
+        atomic_store(&w->available, up);
+        pthread_mutex_lock(&w->mu);
         if (rc) { /* keep them, in order, before anything appended meanwhile */
-            if (strcmp(a->last_error, e.msg)) /* once per outage */
-                log_error("%s (%zu audit records wait for a retry)", e.msg, n);
-            memcpy(a->last_error, e.msg, sizeof a->last_error);
             size_t total = n + a->n_rows;
             rows = xrealloc_array(rows, total ? total : 1, sizeof *rows);
             if (a->n_rows) /* a->rows is NULL when nothing was appended meanwhile */
@@ -483,22 +468,14 @@ static void *writer_main(void *arg)
             a->n_rows = a->cap_rows = total;
         } else {
             free_rows(rows, n);
-            if (n && a->journal)
-                journal_release(a->journal, a->back_seg);
-            if (n && a->last_error[0]) {
-                log_warn("audit %s: committing again", a->name);
-                a->last_error[0] = 0;
-            }
         }
         a->n_committing = 0;
         count_pending(a);
-        a->failed = rc != 0;
-        a->completed = gen;
-        pthread_cond_broadcast(&a->done);
+        writer_attempted(w, gen, rc, &e, n, a->n_rows);
         if (stopping)
             break;
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
@@ -562,33 +539,14 @@ int audit_open(const char *path, const char *journal_dir, struct audit **out, st
         return -1;
     struct audit *a = xcalloc(1, sizeof *a);
     a->path = xstrdup(path);
-    pg_target_name(path, a->name, sizeof a->name);
     a->ops = ops;
     a->db = db;
-    atomic_init(&a->available, ops->ping ? ops->ping(db) : true);
-    backlog_init(&a->backlog, "audit", a->name, "records", AUDIT_MAX_PENDING);
-    uint8_t rnd[8];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        uint64_t t = clock_now_ns() ^ ((uint64_t)getpid() << 32);
-        memcpy(rnd, &t, sizeof rnd);
+    writer_init(&a->w, "audit", "records", path, AUDIT_MAX_PENDING, ops->ping ? ops->ping(db) : true);
+    if (journal_dir && writer_open_journal(&a->w, journal_dir, replay_line, a, e)) {
+        audit_close(a);
+        return -1;
     }
-    for (int i = 0; i < 8; i++)
-        snprintf(a->nonce + 2 * i, 3, "%02x", rnd[i]);
-    pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->wake, NULL);
-    pthread_cond_init(&a->done, NULL);
-    if (journal_dir) {
-        size_t n = 0;
-        if (journal_open(journal_dir, "audit", replay_line, a, &a->journal, &n, e)) {
-            audit_close(a);
-            return -1;
-        }
-        if (n)
-            log_warn("audit %s: %zu records from an earlier run's journal (%s) will be committed",
-                     a->name, n, journal_dir);
-    }
-    pthread_create(&a->writer, NULL, writer_main, a);
-    a->writer_started = true;
+    writer_start(&a->w, writer_main, a);
     *out = a;
     return 0;
 }
@@ -622,87 +580,53 @@ int audit_append(struct audit *a, const struct audit_record *r, struct err *e)
     json_decref(o);
     if (!body)
         return err_set(e, "audit %s: a record with a string that is not UTF-8 is not kept",
-                       a->name);
+                       a->w.name);
     char id[40];
-    snprintf(id, sizeof id, "%s-%" PRIx64, a->nonce, atomic_fetch_add(&a->n_entries, 1) + 1);
+    writer_entry_id(&a->w, id);
     char *line = NULL;
-    if (a->journal) { /* encoded outside the lock */
+    if (a->w.journal) { /* encoded outside the lock */
         json_t *j = json_pack("{s:s, s:s}", "e", id, "b", body);
         line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
     }
-    pthread_mutex_lock(&a->mu);
-    size_t max = backlog_max(&a->backlog);
+    pthread_mutex_lock(&a->w.mu);
+    size_t max = backlog_max(&a->w.backlog);
     if (a->n_committing + a->n_rows >= max) {
-        pthread_mutex_unlock(&a->mu);
+        pthread_mutex_unlock(&a->w.mu);
         free(body);
         free(line);
-        return err_set(e, "audit %s: %zu records wait for the database; this one is lost", a->name,
-                       max);
+        return err_set(e, "audit %s: %zu records wait for the database; this one is lost",
+                       a->w.name, max);
     }
-    if (a->journal) {
-        struct err je;
-        if (!line)
-            log_error("audit %s: cannot journal a record", a->name);
-        else if (journal_append(a->journal, line, strlen(line), &je))
-            log_error("audit: %s", je.msg);
-    }
+    writer_journal(&a->w, line);
     free(line);
     queue(a, id, r->ts_ms, body);
     count_pending(a);
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&a->w.mu);
     return 0;
 }
 
-int audit_flush(struct audit *a, struct err *e)
-{
-    pthread_mutex_lock(&a->mu);
-    uint64_t want = ++a->requested;
-    pthread_cond_signal(&a->wake);
-    while (a->completed < want)
-        pthread_cond_wait(&a->done, &a->mu);
-    bool failed = a->failed;
-    pthread_mutex_unlock(&a->mu);
-    return failed ? err_set(e, "audit %s: the last commit failed", a->name) : 0;
-}
+int audit_flush(struct audit *a, struct err *e) { return writer_flush(&a->w, e); }
 
-bool audit_available(const struct audit *a) { return atomic_load(&a->available); }
+bool audit_available(const struct audit *a) { return atomic_load(&a->w.available); }
 
-size_t audit_pending(const struct audit *a) { return backlog_pending(&a->backlog); }
+size_t audit_pending(const struct audit *a) { return backlog_pending(&a->w.backlog); }
 
-bool audit_has_room(const struct audit *a) { return backlog_room(&a->backlog); }
+bool audit_has_room(const struct audit *a) { return backlog_room(&a->w.backlog); }
 
-size_t audit_max_pending(const struct audit *a) { return backlog_max(&a->backlog); }
+size_t audit_max_pending(const struct audit *a) { return backlog_max(&a->w.backlog); }
 
-void audit_set_max_pending(struct audit *a, size_t n)
-{
-    pthread_mutex_lock(&a->mu);
-    backlog_set_max(&a->backlog, n);
-    pthread_mutex_unlock(&a->mu);
-}
+void audit_set_max_pending(struct audit *a, size_t n) { writer_set_max_pending(&a->w, n); }
 
 void audit_close(struct audit *a)
 {
     if (!a)
         return;
-    if (a->writer_started) {
-        pthread_mutex_lock(&a->mu);
-        a->stop = true;
-        a->requested++;
-        pthread_cond_signal(&a->wake);
-        pthread_mutex_unlock(&a->mu);
-        pthread_join(a->writer, NULL);
-    }
-    if (a->n_rows && a->writer_started)
-        log_error("audit %s: %zu records could not be written%s", a->name, a->n_rows,
-                  a->journal ? "; they stay in the journal and the next start writes them" : "");
-    journal_close(a->journal, a->n_rows > 0 || !a->writer_started);
+    writer_stop(&a->w);
+    writer_destroy(&a->w, a->w.started ? a->n_rows : 0);
     free_rows(a->rows, a->n_rows);
     if (a->db)
         a->ops->close(a->db);
-    pthread_mutex_destroy(&a->mu);
-    pthread_cond_destroy(&a->wake);
-    pthread_cond_destroy(&a->done);
     free(a->path);
     free(a);
 }

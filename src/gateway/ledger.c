@@ -4,8 +4,9 @@
  * per 1M tokens, so a request's cost is ceil((in * price_in + out * price_out) / 1e6) micro-USD,
  * computed in 128 bits (tokens and prices up to 2^63 each cannot overflow).
  *
- * This file holds what every store shares (pending rows, journal, writer thread, reports) and the
- * SQLite store; pg.c holds the PostgreSQL one (store.h).
+ * This file holds what every store shares (pending rows, the writer thread's loop, reports) and
+ * the SQLite store; pg.c holds the PostgreSQL one (store.h), writer.c the thread's plumbing that
+ * the audit trail shares (lock, flush, journal, entry ids).
  *
  * SQLite schema, version 2 (PRAGMA user_version = 2):
  *
@@ -63,6 +64,7 @@
 #include "gateway/journal.h"
 #include "gateway/pg.h"
 #include "gateway/store.h"
+#include "gateway/writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,9 +77,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <time.h>
 
 #define LEDGER_SCHEMA_VERSION 2
@@ -127,33 +127,18 @@ struct batch {
     uint64_t oldest_ns;      /* clock_now_ns() when the oldest row was appended */
 };
 
-/* Appends go to `front` under `mu`; the writer thread swaps it with `back` and commits `back`
+/* Appends go to `front` under w.mu; the writer thread swaps it with `back` and commits `back`
  * without the lock, so the thread that appends (the server's loop) never waits on the database.
  * `back` keeps its rows while commits fail, and is retried first. */
 struct ledger {
-    char *path;              /* the target: a file or a URL (never printed if a URL: see addr) */
-    char name[256];          /* how messages name it: the path, or "postgres host:port/db" */
+    char *path;              /* the target: a file or a URL (never printed if a URL: w.name) */
     const struct ledger_store_ops *ops;
     void *db;                /* writer thread only (after open) */
     pthread_mutex_t db_mu;   /* for ledger_spent_live, which shares db with the writer */
-    struct journal *journal; /* NULL: none; under mu */
-    uint64_t back_seg;       /* the journal segments that back's rows are in end here */
-    char nonce[17];          /* this instance's part of entry ids */
-    _Atomic uint64_t n_entries;
-    atomic_bool available;
-    pthread_t writer;
-    bool writer_started;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;     /* to the writer: rows, a flush request, or stop */
-    pthread_cond_t done;     /* from the writer: a commit finished */
+    struct writer w;         /* thread, lock, journal, flush handshake, backlog (writer.h) */
     struct batch front, back;
-    size_t n_back;           /* rows in back, readable under mu */
-    struct backlog backlog;  /* front + n_back, counted under mu (count_pending) */
-    uint64_t requested;      /* flush generations asked for ... */
-    uint64_t completed;      /* ... and committed (or failed, see last_error) */
-    bool last_failed;
-    char last_error[ERR_MSG_MAX];
-    bool stop;
+    size_t n_back;           /* rows in back, readable under w.mu */
+    bool retry_later;        /* the last attempt failed: the next waits for the timer */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -572,10 +557,10 @@ int ledger_journal_decode(const char *line, size_t len, ledger_entry_fn fn, void
 /* ---------------------------------------------------------------------------------------------
  * Opening */
 
-/* Under mu, wherever front or n_back changes. */
+/* Under w.mu, wherever front or n_back changes. */
 static void count_pending(struct ledger *l)
 {
-    backlog_count(&l->backlog, l->front.n_rows + l->n_back);
+    backlog_count(&l->w.backlog, l->front.n_rows + l->n_back);
 }
 
 static void *writer_main(void *arg);
@@ -601,34 +586,15 @@ int ledger_open(const char *target, const char *journal_dir, struct ledger **out
         return -1;
     struct ledger *l = xcalloc(1, sizeof *l);
     l->path = xstrdup(target);
-    pg_target_name(target, l->name, sizeof l->name);
     l->ops = ops;
     l->db = db;
-    atomic_init(&l->available, ops->ping ? ops->ping(db) : true);
-    backlog_init(&l->backlog, "ledger", l->name, "rows", LEDGER_MAX_PENDING);
-    uint8_t rnd[8];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        uint64_t t = clock_now_ns() ^ ((uint64_t)getpid() << 32);
-        memcpy(rnd, &t, sizeof rnd);
-    }
-    for (int i = 0; i < 8; i++)
-        snprintf(l->nonce + 2 * i, 3, "%02x", rnd[i]);
-    pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->db_mu, NULL);
-    pthread_cond_init(&l->wake, NULL);
-    pthread_cond_init(&l->done, NULL);
-    if (journal_dir) {
-        size_t n = 0;
-        if (journal_open(journal_dir, "ledger", replay_line, l, &l->journal, &n, e)) {
-            ledger_close(l);
-            return -1;
-        }
-        if (n)
-            log_warn("ledger %s: %zu rows from an earlier run's journal (%s) will be committed",
-                     l->name, n, journal_dir);
+    writer_init(&l->w, "ledger", "rows", target, LEDGER_MAX_PENDING, ops->ping ? ops->ping(db) : true);
+    if (journal_dir && writer_open_journal(&l->w, journal_dir, replay_line, l, e)) {
+        ledger_close(l);
+        return -1;
     }
-    pthread_create(&l->writer, NULL, writer_main, l);
-    l->writer_started = true;
+    writer_start(&l->w, writer_main, l);
     *out = l;
     return 0;
 }
@@ -713,18 +679,19 @@ static void batch_move(struct batch *to, struct batch *from)
 
 static bool due(const struct ledger *l, uint64_t now_ns)
 {
-    return l->front.n_rows >= LEDGER_BATCH_ROWS || l->requested > l->completed || l->stop ||
+    return l->front.n_rows >= LEDGER_BATCH_ROWS || l->w.requested > l->w.completed || l->w.stop ||
            (l->front.n_rows && now_ns - l->front.oldest_ns >= LEDGER_FLUSH_INTERVAL_MS * 1000000ull);
 }
 
 static void *writer_main(void *arg)
 {
     struct ledger *l = arg;
+    struct writer *w = &l->w;
     uint64_t last_check_ns = clock_now_ns();
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&w->mu);
     for (;;) {
         bool ping = false;
-        while (!due(l, clock_now_ns()) && !(l->n_back && !l->last_failed)) {
+        while (!due(l, clock_now_ns()) && !(l->n_back && !l->retry_later)) {
             uint64_t now = clock_now_ns();
             if (l->ops->ping && !l->n_back && now - last_check_ns >= LEDGER_PING_MS * 1000000ull) {
                 ping = true; /* idle: is the database still there? (for /health, admission) */
@@ -737,27 +704,27 @@ static void *writer_main(void *arg)
             ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
             ts.tv_sec += (time_t)(wait_ms / 1000) + ts.tv_nsec / 1000000000;
             ts.tv_nsec %= 1000000000;
-            pthread_cond_timedwait(&l->wake, &l->mu, &ts);
-            l->last_failed = false; /* a timed retry of a failed commit */
+            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+            l->retry_later = false; /* a timed retry of a failed commit */
         }
         if (ping) {
-            pthread_mutex_unlock(&l->mu);
+            pthread_mutex_unlock(&w->mu);
             pthread_mutex_lock(&l->db_mu);
             bool up = l->ops->ping(l->db);
             pthread_mutex_unlock(&l->db_mu);
-            atomic_store(&l->available, up);
+            atomic_store(&w->available, up);
             last_check_ns = clock_now_ns();
-            pthread_mutex_lock(&l->mu);
+            pthread_mutex_lock(&w->mu);
             continue;
         }
-        uint64_t generation = l->requested;
-        if (l->front.n_rows && l->journal)
-            l->back_seg = journal_rotate(l->journal); /* back's rows end in this segment */
+        uint64_t generation = w->requested;
+        if (l->front.n_rows)
+            writer_batch_taken(w); /* back's rows end in this journal segment */
         batch_move(&l->back, &l->front);
         l->n_back = l->back.n_rows;
-        bool stopping = l->stop;
-        bool had_rows = l->n_back > 0;
-        pthread_mutex_unlock(&l->mu);
+        bool stopping = w->stop;
+        size_t n_rows = l->n_back;
+        pthread_mutex_unlock(&w->mu);
         struct err e;
         int rc = commit_batch(l, &l->back, &e);
         bool up = rc == 0 || !l->ops->ping;
@@ -766,63 +733,33 @@ static void *writer_main(void *arg)
             up = l->ops->ping(l->db);
             pthread_mutex_unlock(&l->db_mu);
         }
-        atomic_store(&l->available, up);
+        atomic_store(&w->available, up);
         last_check_ns = clock_now_ns();
-        pthread_mutex_lock(&l->mu);
+        pthread_mutex_lock(&w->mu);
         l->n_back = l->back.n_rows;
         count_pending(l);
-        l->last_failed = rc != 0;
-        if (rc) {
-            /* said once per outage (retries come every ~50 ms) */
-            if (strcmp(l->last_error, e.msg))
-                log_error("%s (%zu rows wait for a retry)", e.msg, l->back.n_rows);
-            memcpy(l->last_error, e.msg, sizeof l->last_error);
-        } else if (had_rows && l->journal) {
-            journal_release(l->journal, l->back_seg); /* committed: no replay needed */
-        }
-        if (!rc && l->last_error[0]) {
-            log_warn("ledger %s: committing again", l->name);
-            l->last_error[0] = 0;
-        }
-        l->completed = generation;
-        pthread_cond_broadcast(&l->done);
+        l->retry_later = rc != 0;
+        writer_attempted(w, generation, rc, &e, n_rows, l->back.n_rows);
         if (stopping && (rc == 0 || l->front.n_rows == 0))
             break;
         if (stopping) /* one more attempt for rows appended while stopping, then give up */
             continue;
     }
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
-size_t ledger_pending(const struct ledger *l) { return backlog_pending(&l->backlog); }
+size_t ledger_pending(const struct ledger *l) { return backlog_pending(&l->w.backlog); }
 
-bool ledger_has_room(const struct ledger *l) { return backlog_room(&l->backlog); }
+bool ledger_has_room(const struct ledger *l) { return backlog_room(&l->w.backlog); }
 
-size_t ledger_max_pending(const struct ledger *l) { return backlog_max(&l->backlog); }
+size_t ledger_max_pending(const struct ledger *l) { return backlog_max(&l->w.backlog); }
 
-void ledger_set_max_pending(struct ledger *l, size_t n)
-{
-    pthread_mutex_lock(&l->mu);
-    backlog_set_max(&l->backlog, n);
-    pthread_mutex_unlock(&l->mu);
-}
+void ledger_set_max_pending(struct ledger *l, size_t n) { writer_set_max_pending(&l->w, n); }
 
-bool ledger_available(const struct ledger *l) { return atomic_load(&l->available); }
+bool ledger_available(const struct ledger *l) { return atomic_load(&l->w.available); }
 
-int ledger_flush(struct ledger *l, struct err *e)
-{
-    pthread_mutex_lock(&l->mu);
-    uint64_t want = ++l->requested;
-    pthread_cond_signal(&l->wake);
-    while (l->completed < want)
-        pthread_cond_wait(&l->done, &l->mu);
-    int rc = 0;
-    if (l->last_failed && l->n_back)
-        rc = err_set(e, "%s", l->last_error);
-    pthread_mutex_unlock(&l->mu);
-    return rc;
-}
+int ledger_flush(struct ledger *l, struct err *e) { return writer_flush(&l->w, e); }
 
 /* Adds the row to front (under mu). */
 static void queue_row(struct ledger *l, const char *entry_id, const struct ledger_row *row)
@@ -852,30 +789,24 @@ static void queue_row(struct ledger *l, const char *entry_id, const struct ledge
 int ledger_append(struct ledger *l, const struct ledger_row *row, struct err *e)
 {
     char id[40];
-    snprintf(id, sizeof id, "%s-%" PRIx64, l->nonce, atomic_fetch_add(&l->n_entries, 1) + 1);
-    char *line = l->journal ? journal_line(id, row) : NULL; /* encoded outside the lock */
-    pthread_mutex_lock(&l->mu);
-    size_t max = backlog_max(&l->backlog);
+    writer_entry_id(&l->w, id);
+    char *line = l->w.journal ? journal_line(id, row) : NULL; /* encoded outside the lock */
+    pthread_mutex_lock(&l->w.mu);
+    size_t max = backlog_max(&l->w.backlog);
     if (l->front.n_rows + l->n_back >= max) {
-        pthread_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&l->w.mu);
         free(line);
         return err_set(e, "ledger %s: %zu rows wait for a commit that keeps failing; this request "
-                          "is not recorded", l->name, max);
+                          "is not recorded", l->w.name, max);
     }
     queue_row(l, id, row);
     count_pending(l);
-    if (l->journal) {
-        struct err je;
-        if (!line)
-            log_error("ledger %s: a row with a non-UTF-8 string cannot be journaled", l->name);
-        else if (journal_append(l->journal, line, strlen(line), &je))
-            log_error("ledger: %s", je.msg);
-    }
+    writer_journal(&l->w, line);
     free(line);
     /* the first row of a batch starts the writer's interval clock; a full batch goes at once */
     if (l->front.n_rows == 1 || l->front.n_rows >= LEDGER_BATCH_ROWS)
-        pthread_cond_signal(&l->wake);
-    pthread_mutex_unlock(&l->mu);
+        pthread_cond_signal(&l->w.wake);
+    pthread_mutex_unlock(&l->w.mu);
     return 0;
 }
 
@@ -883,29 +814,13 @@ void ledger_close(struct ledger *l)
 {
     if (!l)
         return;
-    size_t lost = 0;
-    if (l->writer_started) {
-        pthread_mutex_lock(&l->mu);
-        l->stop = true;
-        pthread_cond_signal(&l->wake);
-        pthread_mutex_unlock(&l->mu);
-        pthread_join(l->writer, NULL);
-        lost = l->front.n_rows + l->back.n_rows;
-        if (lost && l->journal)
-            log_error("ledger %s: %zu rows could not be committed; they stay in the journal "
-                      "and the next start commits them", l->name, lost);
-        else if (lost)
-            log_error("ledger %s: %zu rows could not be committed and are lost", l->name, lost);
-    }
-    journal_close(l->journal, lost > 0 || !l->writer_started);
+    writer_stop(&l->w);
+    writer_destroy(&l->w, l->w.started ? l->front.n_rows + l->back.n_rows : 0);
     if (l->db)
         l->ops->close(l->db);
     batch_free(&l->front);
     batch_free(&l->back);
-    pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->db_mu);
-    pthread_cond_destroy(&l->wake);
-    pthread_cond_destroy(&l->done);
     free(l->path);
     free(l);
 }
@@ -917,7 +832,7 @@ int ledger_spent_live(struct ledger *l, const char *caller, int64_t since_ms, in
         return ledger_spent(l->path, caller, since_ms, microusd, e);
     *microusd = 0;
     if (!ledger_available(l))
-        return err_set(e, "ledger %s: unavailable", l->name);
+        return err_set(e, "ledger %s: unavailable", l->w.name);
     pthread_mutex_lock(&l->db_mu);
     int rc = l->ops->spent(l->db, caller, since_ms, microusd, e);
     pthread_mutex_unlock(&l->db_mu);
