@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "gateway/config.h"
 #include "server/server.h"
@@ -25,6 +26,19 @@ static void on_signal(int sig)
     (void)sig;
     if (g_server)
         server_stop(g_server); /* an atomic store and an eventfd write: signal-safe */
+}
+
+/* The journal directory for a ledger given on the command line: baton-journal in the ledger
+ * file's directory, or in the current one for a database URL. */
+static char *journal_beside(const char *ledger)
+{
+    const char *slash = strrchr(ledger, '/');
+    if (strstr(ledger, "://") || !slash)
+        return xstrdup("baton-journal");
+    struct buf b;
+    buf_init(&b);
+    buf_printf(&b, "%.*s/baton-journal", (int)(slash - ledger), ledger);
+    return buf_detach(&b);
 }
 
 /* A config with one local tier per model file and a route "auto" to the first. */
@@ -121,6 +135,8 @@ int cmd_serve(int argc, char **argv)
     if (ledger) {
         free(cfg->server.ledger);
         cfg->server.ledger = xstrdup(ledger);
+        if (!config_path && *ledger) /* -m: journals beside the ledger (a config's: beside it) */
+            cfg->server.journal = journal_beside(ledger);
     }
     if (!getenv("BATON_LOG"))
         log_set_level(LOG_INFO);
