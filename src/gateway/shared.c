@@ -71,6 +71,13 @@ static const char g_admit[] =
     "redis.call('PEXPIRE', KEYS[1], 120000)\n"
     "return {0, 0, 0, 0}\n";
 
+/* KEYS: revoked, retired. ARGV: public id. Returns 4 revoked, 5 retired, 0 neither: g_admit's
+ * first two checks alone, for a request refused before admission. */
+static const char g_key_state[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 4 end\n"
+    "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 5 end\n"
+    "return 0\n";
+
 /* KEYS: rate, spent, reservations. ARGV: now_ms, tpm, reservation id ('' none), cost, tokens,
  * has budget (0/1), period ttl ms. */
 static const char g_settle[] =
@@ -399,6 +406,20 @@ int shared_rotate(const struct redis_config *rc, const struct key_credential *c,
     freeReplyObject(r);
     redisFree(s.ctx);
     return r ? 0 : -1;
+}
+
+enum limit_verdict shared_key_state(struct shared *s, const struct key_info *k, struct err *e)
+{
+    char revoked[160], retired[160];
+    snprintf(revoked, sizeof revoked, "%srevoked:%s", s->rc->prefix, k->name);
+    snprintf(retired, sizeof retired, "%sretired:%s", s->rc->prefix, k->name);
+    const char *keys[2] = {revoked, retired}, *args[1] = {k->public_id};
+    redisReply *r = eval(s, g_key_state, 2, keys, 1, args, e);
+    if (!r)
+        return LIMIT_ERROR;
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return v == 4 ? LIMIT_REVOKED : v == 5 ? LIMIT_RETIRED : LIMIT_OK;
 }
 
 int shared_credential(struct shared *s, const char *public_id, struct key_credential *out,

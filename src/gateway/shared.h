@@ -51,6 +51,11 @@ bool shared_available(const struct shared *s);
 enum limit_verdict shared_admit(struct shared *s, const struct key_info *k, int64_t now_ms,
                                 int64_t max_cost, int64_t seed_spent, struct limit_ticket *t,
                                 struct limit_refusal *r, struct err *e);
+/* Whether k is revoked (LIMIT_REVOKED) or k->public_id retired (LIMIT_RETIRED), else LIMIT_OK;
+ * LIMIT_ERROR with e when Redis cannot be reached. One round trip: for a request refused before
+ * admission, so that a revoked key or a rotated-away secret is refused as such (401) rather than
+ * learning how its request was wrong. */
+enum limit_verdict shared_key_state(struct shared *s, const struct key_info *k, struct err *e);
 int shared_settle(struct shared *s, const struct key_info *k, int64_t now_ms,
                   const struct limit_ticket *t, int64_t cost, int64_t tokens, struct err *e);
 /* Marks the key revoked for every instance. */

@@ -185,8 +185,39 @@ static void baton_headers(const struct exchange *x, char store[4][320], const ch
 static void record(struct exchange *x, int status, const char *error);
 static void exchange_free(struct exchange *x);
 
+/* The 401 for a revoked key or a retired public id (rotated away), as admission gives it. */
+static int key_refusal(struct api_error *ae, enum limit_verdict v)
+{
+    return api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
+                         v == LIMIT_REVOKED ? "The API key has been revoked."
+                                            : "Incorrect API key provided.");
+}
+
+/* A keyed request refused before admission (400, 403, 404, ...) on an instance whose limits are
+ * shared: when its key is revoked, or its public id retired by a rotation this instance's store
+ * missed, the refusal becomes admission's 401, so that an old secret learns nothing from how its
+ * request was wrong. One Redis round trip, on such refusals only; when Redis cannot be asked, the
+ * refusal stands. */
+static bool refused_key(struct exchange *x, const struct api_error *e, struct api_error *out)
+{
+    if (!x->has_key || x->admitted || !x->srv->shared || e->status < 400 || e->status >= 500 ||
+        e->status == 401 || e->status == 429)
+        return false;
+    struct err err;
+    enum limit_verdict v = shared_key_state(x->srv->shared, &x->key, &err);
+    if (v != LIMIT_REVOKED && v != LIMIT_RETIRED)
+        return false;
+    key_refusal(out, v);
+    return true;
+}
+
 static void fail_exchange(struct exchange *x, const struct api_error *e, const char *retry_after)
 {
+    struct api_error refused;
+    if (refused_key(x, e, &refused)) {
+        e = &refused;
+        retry_after = NULL;
+    }
     struct buf b;
     buf_init(&b);
     x->api->error_json(e, &b);
@@ -880,9 +911,7 @@ static int admit(struct exchange *x, struct api_error *ae)
     }
     if (v == LIMIT_REVOKED || v == LIMIT_RETIRED) {
         /* a retired secret is refused as any wrong one is where the store knows the rotation */
-        api_error_set(ae, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
-                      v == LIMIT_REVOKED ? "The API key has been revoked."
-                                         : "Incorrect API key provided.");
+        key_refusal(ae, v);
         fail_exchange(x, ae, NULL);
         return -1;
     }

@@ -98,6 +98,10 @@ await test('a key revoked through one instance is refused by the other at once',
   eq(r.status, 401);
   assert(r.body.error.message.includes('revoked'), r.body.error.message);
   assert(Date.now() - t0 < 1000, 'within a second');
+  // refused before admission (unknown model: 404 for a valid key), it is still the revocation
+  const bad = await post(B, kRevoke, 'no-such-model');
+  eq(bad.status, 401, 'revoked key, unknown model');
+  assert(bad.body.error.message.includes('revoked'), bad.body.error.message);
 });
 
 await test('a key rotated through one instance: old secret refused, new one served, by both', async () => {
@@ -112,6 +116,10 @@ await test('a key rotated through one instance: old secret refused, new one serv
   eq(r.body.error.code, 'invalid_api_key');
   assert(Date.now() - t0 < 1000, 'within a second');
   eq((await post(A, kRotate)).status, 401, 'old secret on A');
+  // a request B refuses before admission: the old secret still gets the 401, not the 404
+  r = await post(B, kRotate, 'no-such-model');
+  eq(r.status, 401, 'old secret on B, unknown model');
+  eq(r.body.error.code, 'invalid_api_key');
   r = await post(B, fresh); // B's store has never seen this public id: Redis has its credential
   eq(r.status, 200, 'new secret on B');
   eq((await post(B, fresh)).status, 200, 'again (cached credential)');
