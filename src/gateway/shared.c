@@ -251,6 +251,14 @@ static void key_names(const struct redis_config *rc, const struct key_info *k, i
     snprintf(res, 180, "%sres:%s:%" PRId64, rc->prefix, k->name, period);
 }
 
+/* The key's revocation flag and retired public ids (admission and shared_key_state read both). */
+static void state_names(const struct redis_config *rc, const char *name, char revoked[160],
+                        char retired[160])
+{
+    snprintf(revoked, 160, "%srevoked:%s", rc->prefix, name);
+    snprintf(retired, 160, "%sretired:%s", rc->prefix, name);
+}
+
 static int64_t reply_int(const redisReply *r, size_t i)
 {
     if (r->type != REDIS_REPLY_ARRAY || i >= r->elements)
@@ -269,8 +277,7 @@ enum limit_verdict shared_admit(struct shared *s, const struct key_info *k, int6
         start = 0;
     char rate[160], spent[180], res[180], revoked[160], retired[160];
     key_names(s->rc, k, start, rate, spent, res);
-    snprintf(revoked, sizeof revoked, "%srevoked:%s", s->rc->prefix, k->name);
-    snprintf(retired, sizeof retired, "%sretired:%s", s->rc->prefix, k->name);
+    state_names(s->rc, k->name, revoked, retired);
     snprintf(t->id, sizeof t->id, "%s-%" PRIu64, s->instance, ++s->counter);
     int64_t ttl = end == INT64_MAX ? INT64_C(400) * 86400000 : end - now_ms + 86400000;
     char a[10][48];
@@ -411,8 +418,7 @@ int shared_rotate(const struct redis_config *rc, const struct key_credential *c,
 enum limit_verdict shared_key_state(struct shared *s, const struct key_info *k, struct err *e)
 {
     char revoked[160], retired[160];
-    snprintf(revoked, sizeof revoked, "%srevoked:%s", s->rc->prefix, k->name);
-    snprintf(retired, sizeof retired, "%sretired:%s", s->rc->prefix, k->name);
+    state_names(s->rc, k->name, revoked, retired);
     const char *keys[2] = {revoked, retired}, *args[1] = {k->public_id};
     redisReply *r = eval(s, g_key_state, 2, keys, 1, args, e);
     if (!r)
